@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from callcenter import api
+
+api_patterns = [
+    path("jobs", api.JobListApi.as_view(), name="job-list"),
+    path("jobs/<int:job_id>", api.JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<int:job_id>/cancel", api.JobCancelApi.as_view(), name="job-cancel"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

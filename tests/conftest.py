@@ -1,0 +1,33 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import BusinessFactory, MembershipFactory
+
+
+@pytest.fixture
+def business(db):
+    return BusinessFactory()
+
+
+@pytest.fixture
+def other_business(db):
+    return BusinessFactory()
+
+
+@pytest.fixture
+def member(business):
+    return MembershipFactory(business=business).user
+
+
+@pytest.fixture
+def api(member):
+    client = APIClient()
+    client.force_authenticate(member)
+    return client
+
+
+@pytest.fixture
+def other_api(other_business):
+    client = APIClient()
+    client.force_authenticate(MembershipFactory(business=other_business).user)
+    return client
