@@ -29,7 +29,16 @@ class BusinessAdmin(admin.ModelAdmin):
 
 @admin.register(BackgroundJob)
 class BackgroundJobAdmin(TenantScopedAdmin):
-    list_display = ["id", "business", "job_type", "status", "progress_display", "created_by", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "business",
+        "job_type",
+        "status",
+        "progress_display",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["job_type", "status", "business"]
     list_select_related = ["business", "created_by"]
     search_fields = ["id", "error_message"]

@@ -207,9 +207,7 @@ def background_job_heartbeat(*, job: BackgroundJob, done: int, total: int | None
         raise JobInterrupted("cancelled")
 
 
-def background_job_finish(
-    *, job: BackgroundJob, status: str, message: str = "", result: dict | None = None
-) -> bool:
+def background_job_finish(*, job: BackgroundJob, status: str, message: str = "", result: dict | None = None) -> bool:
     """Finish a running job. False if it was no longer ours (failed as stale meanwhile)."""
     changes = {"status": status, "finished_at": timezone.now(), "error_message": message or ""}
     if result is not None:

@@ -168,6 +168,20 @@ BACKGROUND_JOB_STALE_THRESHOLD_MINUTES = env_int("BACKGROUND_JOB_STALE_THRESHOLD
 RECORDING_JOB_TIMEOUT_MINUTES = env_int("RECORDING_JOB_TIMEOUT_MINUTES", 5)
 OUTBOUND_MAX_CONCURRENCY = env_int("OUTBOUND_MAX_CONCURRENCY", 3)
 
+# --- Twilio ---------------------------------------------------------------------------
+# Without TWILIO_ACCOUNT_SID the run command starts the local simulator and points these
+# at it. PUBLIC_BASE_URL is the address Twilio reaches us at (callbacks, signatures).
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
+TWILIO_TIMEOUT_SECONDS = float(os.environ.get("TWILIO_TIMEOUT_SECONDS", "10"))
+TWILIO_CALLS_PER_SECOND = float(os.environ.get("TWILIO_CALLS_PER_SECOND", "1"))
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Leads ----------------------------------------------------------------------------
+LEADS_DEFAULT_REGION = os.environ.get("LEADS_DEFAULT_REGION", "IL")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -14,6 +14,10 @@ api_patterns = [
 
 urlpatterns = [
     path("api/", include(api_patterns)),
+    # Each app's urls.py names its full paths (/api/leads..., /webhooks/twilio/...).
+    path("", include("leads.urls")),
+    path("", include("outbound.urls")),
+    path("", include("recordings.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -86,12 +86,15 @@ def test_other_types_and_businesses_do_not_block(business, other_business):
 
 
 def test_error_after_creation_in_the_same_transaction_leaves_no_job(business, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.background_job_start(
-                business=business, job_type=JobType.DELETE_LEADS, task="callcenter.tasks.fail_stale_background_jobs"
-            )
-            raise RuntimeError("something after the job failed")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.background_job_start(
+            business=business, job_type=JobType.DELETE_LEADS, task="callcenter.tasks.fail_stale_background_jobs"
+        )
+        raise RuntimeError("something after the job failed")
     assert not BackgroundJob.objects.exists()
     assert callbacks == [] and not OrmQ.objects.exists()
     # And the next attempt is not blocked by a ghost.
