@@ -3,6 +3,13 @@ from rest_framework.test import APIClient
 
 from tests.factories import BusinessFactory, MembershipFactory
 
+pytest_plugins = [
+    "tests.plugins.twilio_sim",
+    "tests.plugins.leads",
+    "tests.plugins.outbound",
+    "tests.plugins.recordings",
+]
+
 
 @pytest.fixture
 def business(db):
