@@ -182,6 +182,34 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # --- Leads ----------------------------------------------------------------------------
 LEADS_DEFAULT_REGION = os.environ.get("LEADS_DEFAULT_REGION", "IL")
 
+# --- Outbound calls -------------------------------------------------------------------
+# busy / no-answer are dialed again after OUTBOUND_RETRY_DELAY_SECONDS, up to
+# OUTBOUND_MAX_ATTEMPTS calls per lead in total.
+OUTBOUND_MAX_ATTEMPTS = env_int("OUTBOUND_MAX_ATTEMPTS", 2)
+OUTBOUND_RETRY_DELAY_SECONDS = env_int("OUTBOUND_RETRY_DELAY_SECONDS", 300)
+# Backoff after a retryable calls.create error (429, 5xx): base * 2**errors, capped.
+OUTBOUND_DIAL_BACKOFF_SECONDS = float(os.environ.get("OUTBOUND_DIAL_BACKOFF_SECONDS", "2"))
+OUTBOUND_DIAL_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_DIAL_BACKOFF_MAX_SECONDS", "120"))
+# Reconciler thresholds: an active call without a callback for this long is fetched from
+# Twilio; a dial whose calls.create never answered is looked up after this long.
+OUTBOUND_STUCK_CALL_SECONDS = env_int("OUTBOUND_STUCK_CALL_SECONDS", 180)
+OUTBOUND_LOST_DIAL_SECONDS = env_int("OUTBOUND_LOST_DIAL_SECONDS", 60)
+# A claim that never reached calls.create (its process died while waiting for the pacer).
+OUTBOUND_LOST_CLAIM_SECONDS = env_int("OUTBOUND_LOST_CLAIM_SECONDS", 600)
+# "queue": fills triggered by callbacks run on a django-q2 worker; "inline": in the request.
+OUTBOUND_DISPATCH = os.environ.get("OUTBOUND_DISPATCH", "queue")
+# Calling hours in each business's time zone, "HH:MM"; empty means any time.
+OUTBOUND_CALLING_HOURS_START = os.environ.get("OUTBOUND_CALLING_HOURS_START", "")
+OUTBOUND_CALLING_HOURS_END = os.environ.get("OUTBOUND_CALLING_HOURS_END", "")
+# What the callee hears: the agent number is dialed when set, otherwise the message is said.
+OUTBOUND_VOICE_MESSAGE = os.environ.get(
+    "OUTBOUND_VOICE_MESSAGE", "שלום, זוהי שיחה מהמוקד. נציג יחזור אליכם בהקדם. תודה."
+)
+OUTBOUND_AGENT_NUMBER = os.environ.get("OUTBOUND_AGENT_NUMBER", "")
+OUTBOUND_RECORD_CALLS = env_bool("OUTBOUND_RECORD_CALLS", False)
+OUTBOUND_MACHINE_DETECTION = env_bool("OUTBOUND_MACHINE_DETECTION", False)
+OUTBOUND_RING_TIMEOUT_SECONDS = env_int("OUTBOUND_RING_TIMEOUT_SECONDS", 30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

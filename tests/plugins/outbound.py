@@ -1,1 +1,135 @@
 """pytest fixtures shared across the suite (outbound)."""
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.utils import timezone
+
+from callcenter import twilio_gateway
+from leads.models import Lead
+
+FINAL_TWILIO_STATUSES = ("completed", "busy", "no-answer", "canceled", "failed")
+
+
+@dataclass
+class FakeCall:
+    sid: str
+    to: str
+    job_id: int
+    claim: int
+    status: str = "queued"
+    next_sequence: int = 0
+    answered_by: str | None = None
+    sent: list = field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.status not in FINAL_TWILIO_STATUSES
+
+
+class FakeTwilio:
+    """Stands in for the gateway functions in dispatch unit tests: records every create,
+    raises queued errors, and builds the status callbacks Twilio would send."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sids = itertools.count(1)
+        self.calls: list[FakeCall] = []
+        self.create_attempts: list[str] = []
+        self.create_errors: list[Exception] = []
+        self.max_open = 0
+        # The next create places the call but its answer is lost (a timeout).
+        self.lose_next_response = False
+
+    def queue_error(self, error: Exception, times: int = 1) -> None:
+        with self._lock:
+            self.create_errors.extend([error] * times)
+
+    def call_create(self, *, to, twiml_url, status_callback_url, **options):
+        query = parse_qs(urlsplit(status_callback_url).query)
+        with self._lock:
+            self.create_attempts.append(to)
+            if self.create_errors:
+                raise self.create_errors.pop(0)
+            call = FakeCall(
+                sid=f"CA{next(self._sids):032d}", to=to, job_id=int(query["job_id"][0]), claim=int(query["claim"][0])
+            )
+            self.calls.append(call)
+            self.max_open = max(self.max_open, sum(1 for c in self.calls if c.open))
+            if self.lose_next_response:
+                self.lose_next_response = False
+                raise twilio_gateway.RetryableTwilioError("Read timed out")
+        return self.info(call)
+
+    def info(self, call: FakeCall) -> twilio_gateway.CallInfo:
+        return twilio_gateway.CallInfo(
+            sid=call.sid,
+            status=call.status,
+            to=call.to,
+            from_="+15005550006",
+            duration=5 if call.status == "completed" else 0,
+            answered_by=call.answered_by,
+            start_time=None,
+            end_time=None,
+            date_created=timezone.now(),
+        )
+
+    def call_fetch(self, *, call_sid):
+        return self.info(next(c for c in self.calls if c.sid == call_sid))
+
+    def calls_list(self, *, to, started_after, started_before=None):
+        return [self.info(c) for c in self.calls if c.to == to]
+
+    def open_calls(self) -> list[FakeCall]:
+        return [c for c in self.calls if c.open]
+
+    def progress(self, call: FakeCall, status: str, answered_by: str | None = None) -> dict:
+        """Move the call at 'Twilio' and return the callback parameters it would send."""
+        with self._lock:
+            call.status = status
+            if answered_by:
+                call.answered_by = answered_by
+            params = {
+                "CallSid": call.sid,
+                "CallStatus": status,
+                "SequenceNumber": str(call.next_sequence),
+                "To": call.to,
+            }
+            if answered_by:
+                params["AnsweredBy"] = answered_by
+            if status == "completed":
+                params["CallDuration"] = "5"
+            call.next_sequence += 1
+            call.sent.append(params)
+        return params
+
+
+@pytest.fixture
+def fake_twilio(monkeypatch, settings):
+    fake = FakeTwilio()
+    monkeypatch.setattr(twilio_gateway, "call_create", fake.call_create)
+    monkeypatch.setattr(twilio_gateway, "call_fetch", fake.call_fetch)
+    monkeypatch.setattr(twilio_gateway, "calls_list", fake.calls_list)
+    settings.OUTBOUND_DISPATCH = "inline"
+    settings.TWILIO_CALLS_PER_SECOND = 0
+    settings.OUTBOUND_CALLING_HOURS_START = ""
+    settings.OUTBOUND_CALLING_HOURS_END = ""
+    settings.PUBLIC_BASE_URL = "https://callcenter.example.com"
+    settings.TWILIO_AUTH_TOKEN = "outbound-test-token"
+    return fake
+
+
+def make_leads(business, count: int, *, do_not_call_every: int = 0, prefix: str = "+97250") -> list[Lead]:
+    leads = [
+        Lead(
+            business=business,
+            phone=f"{prefix}{business.pk % 100:02d}{index:05d}",
+            name=f"Lead {index}",
+            do_not_call=bool(do_not_call_every) and index % do_not_call_every == 0,
+        )
+        for index in range(count)
+    ]
+    return Lead.objects.bulk_create(leads)

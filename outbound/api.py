@@ -1,0 +1,154 @@
+import csv
+
+import django_filters
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from callcenter.serializers import ActiveJobErrorSerializer, ErrorSerializer, ValidationErrorSerializer
+from callcenter.tenancy import BusinessScopedMixin
+from outbound import selectors, services
+from outbound.models import OutboundCallJob
+from outbound.serializers import (
+    CallSerializer,
+    RunProgressSerializer,
+    RunStartedSerializer,
+    RunStartSerializer,
+    recording_player_path,
+)
+
+
+class RunListCreateApi(BusinessScopedMixin, APIView):
+    @extend_schema(responses={200: RunProgressSerializer(many=True)})
+    def get(self, request):
+        runs = selectors.run_list(business=self.business)[:50]
+        return Response([RunProgressSerializer(selectors.run_progress(run=run)).data for run in runs])
+
+    @extend_schema(
+        request=RunStartSerializer,
+        responses={201: RunStartedSerializer, 400: ValidationErrorSerializer, 409: ActiveJobErrorSerializer},
+    )
+    def post(self, request):
+        serializer = RunStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = services.outbound_run_start(
+            business=self.business,
+            selection=serializer.selection(),
+            concurrency=serializer.validated_data.get("concurrency"),
+            created_by=request.user,
+        )
+        data = {"run_id": run.pk, "job_id": run.background_job_id, "status": run.status, "total_leads": run.total_leads}
+        return Response(RunStartedSerializer(data).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(BusinessScopedMixin, APIView):
+    @extend_schema(responses={200: RunProgressSerializer, 404: ErrorSerializer})
+    def get(self, request, run_id: int):
+        run = selectors.run_get(business=self.business, run_id=run_id)
+        return Response(RunProgressSerializer(selectors.run_progress(run=run)).data)
+
+
+class _RunControlApi(BusinessScopedMixin, APIView):
+    action = None
+
+    @extend_schema(request=None, responses={200: RunProgressSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request, run_id: int):
+        run = type(self).action(business=self.business, run_id=run_id)
+        return Response(RunProgressSerializer(selectors.run_progress(run=run)).data)
+
+
+class RunPauseApi(_RunControlApi):
+    action = services.outbound_run_pause
+
+
+class RunResumeApi(_RunControlApi):
+    action = services.outbound_run_resume
+
+
+class RunCancelApi(_RunControlApi):
+    action = services.outbound_run_cancel
+
+
+class CallFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=OutboundCallJob.Status.choices)
+    outcome = django_filters.MultipleChoiceFilter(choices=OutboundCallJob.Outcome.choices)
+
+    class Meta:
+        model = OutboundCallJob
+        fields = ["status", "outcome"]
+
+
+class RunCallListApi(BusinessScopedMixin, generics.ListAPIView):
+    serializer_class = CallSerializer
+    filterset_class = CallFilter
+    search_fields = ["phone", "lead_name"]
+    ordering_fields = ["id", "ended_at", "duration_seconds"]
+
+    def get_queryset(self):
+        return selectors.run_call_list(business=self.business, run_id=self.kwargs["run_id"])
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = [
+    "call_id",
+    "lead_id",
+    "lead_name",
+    "phone",
+    "status",
+    "outcome",
+    "attempts",
+    "duration_seconds",
+    "call_sid",
+    "answered_by",
+    "error_code",
+    "error_message",
+    "dial_started_at",
+    "answered_at",
+    "ended_at",
+    "recording_url",
+]
+
+
+class RunCallCsvApi(BusinessScopedMixin, APIView):
+    @extend_schema(
+        parameters=[CallFilter],
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
+    )
+    def get(self, request, run_id: int):
+        calls = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id)).qs
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+            for call in calls.iterator(chunk_size=1000):
+                yield writer.writerow(
+                    [
+                        call.pk,
+                        call.lead_id or "",
+                        call.lead_name,
+                        call.phone,
+                        call.status,
+                        call.outcome,
+                        call.attempts,
+                        "" if call.duration_seconds is None else call.duration_seconds,
+                        call.call_sid or "",
+                        call.answered_by,
+                        call.error_code,
+                        call.error_message,
+                        call.dial_started_at.isoformat() if call.dial_started_at else "",
+                        call.answered_at.isoformat() if call.answered_at else "",
+                        call.ended_at.isoformat() if call.ended_at else "",
+                        recording_player_path(call) or "",
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="run-{run_id}-calls.csv"'
+        return response

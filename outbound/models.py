@@ -1,0 +1,220 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from callcenter.models import BackgroundJob, Business
+
+# The database caps every run at this many slots; a run's own concurrency may be lower.
+MAX_SLOTS = 3
+
+
+class OutboundCallRun(models.Model):
+    """One press of "start calls": a set of leads dialed at most `concurrency` at a time."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.PAUSED)
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="outbound_runs")
+    background_job = models.OneToOneField(
+        BackgroundJob,
+        on_delete=models.PROTECT,
+        related_name="outbound_run",
+        verbose_name=_("background job"),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    concurrency = models.PositiveSmallIntegerField(_("concurrency"), default=MAX_SLOTS)
+    total_leads = models.PositiveIntegerField(_("total leads"), default=0)
+    max_attempts = models.PositiveSmallIntegerField(_("attempts per lead"), default=1)
+    retry_delay_seconds = models.PositiveIntegerField(_("retry delay (seconds)"), default=0)
+    selection = models.JSONField(_("selection"), default=dict, blank=True)
+    message = models.TextField(_("message"), blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "outbound_call_runs"
+        verbose_name = _("outbound call run")
+        verbose_name_plural = _("outbound call runs")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(concurrency__gte=1, concurrency__lte=MAX_SLOTS),
+                name="outbound_runs_concurrency_1_to_3",
+            ),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="outbound_runs_max_attempts_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["business", "-created_at"], name="outbound_runs_biz_created"),
+            models.Index(
+                fields=["status"],
+                condition=Q(status__in=["queued", "running", "paused"]),
+                name="outbound_runs_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class OutboundCallJob(models.Model):
+    """One lead of a run. While dialing or calling it holds a slot of its run."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DIALING = "dialing", _("Dialing")
+        CALLING = "calling", _("Calling")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
+        SKIPPED = "skipped", _("Skipped")
+
+    class Outcome(models.TextChoices):
+        ANSWERED = "answered", _("Answered")
+        BUSY = "busy", _("Busy")
+        NO_ANSWER = "no-answer", _("No answer")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
+        MACHINE = "machine", _("Answering machine")
+        DO_NOT_CALL = "do_not_call", _("Do not call")
+
+    ACTIVE_STATUSES = (Status.DIALING, Status.CALLING)
+    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.SKIPPED)
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="outbound_call_jobs")
+    run = models.ForeignKey(OutboundCallRun, on_delete=models.CASCADE, related_name="calls")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="call_jobs")
+    phone = models.CharField(_("phone"), max_length=20)
+    lead_name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True, default="")
+    # Calls actually placed for this lead (retries of busy / no-answer included).
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Grows with every claim and travels in the callback URL, so callbacks of an earlier
+    # attempt can never be taken for the current one.
+    claim_number = models.PositiveIntegerField(_("claim number"), default=0)
+    # Consecutive retryable errors from calls.create, for the backoff.
+    dial_errors = models.PositiveSmallIntegerField(_("dial errors"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    slot = models.PositiveSmallIntegerField(_("slot"), null=True, blank=True)
+    call_sid = models.CharField(_("call SID"), max_length=64, null=True, blank=True, unique=True)
+    last_sequence_number = models.IntegerField(_("last callback sequence number"), default=-1)
+    twilio_status = models.CharField(_("Twilio status"), max_length=20, blank=True, default="")
+    answered_by = models.CharField(_("answered by"), max_length=32, blank=True, default="")
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # Set right before calls.create is sent: from then on the call may exist at Twilio.
+    dial_started_at = models.DateTimeField(_("dial started at"), null=True, blank=True)
+    last_event_at = models.DateTimeField(_("last callback at"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(_("duration (seconds)"), null=True, blank=True)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")
+    error_message = models.TextField(_("error message"), blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "outbound_call_jobs"
+        verbose_name = _("outbound call")
+        verbose_name_plural = _("outbound calls")
+        ordering = ["id"]
+        constraints = [
+            # The cap: an active call holds one of its run's slots, and a slot holds one call.
+            models.UniqueConstraint(
+                fields=["run", "slot"],
+                condition=Q(status__in=["dialing", "calling"]),
+                name="outbound_call_jobs_one_call_per_slot",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["dialing", "calling"], slot__isnull=False, slot__gte=1, slot__lte=MAX_SLOTS)
+                | (~Q(status__in=["dialing", "calling"]) & Q(slot__isnull=True)),
+                name="outbound_call_jobs_slot_iff_active",
+            ),
+            models.UniqueConstraint(fields=["run", "lead"], name="outbound_call_jobs_lead_once_per_run"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["run", "next_attempt_at", "id"],
+                condition=Q(status="queued"),
+                name="outbound_call_jobs_due",
+            ),
+            models.Index(fields=["run", "status"], name="outbound_call_jobs_run_status"),
+            models.Index(
+                fields=["last_event_at"],
+                condition=Q(status__in=["dialing", "calling"]),
+                name="outbound_call_jobs_active",
+            ),
+            models.Index(fields=["business", "phone"], name="outbound_call_jobs_biz_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.phone} ({self.status})"
+
+
+class CallEvent(models.Model):
+    """A Twilio callback as received. Stored once: a redelivery hits the unique key."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status", _("Status callback")
+        FETCH = "fetch", _("Reconciler fetch")
+
+    call_sid = models.CharField(_("call SID"), max_length=64)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    sequence_number = models.IntegerField(_("sequence number"))
+    call_status = models.CharField(_("call status"), max_length=20, blank=True, default="")
+    job = models.ForeignKey(OutboundCallJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        db_table = "call_events"
+        verbose_name = _("call event")
+        verbose_name_plural = _("call events")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["call_sid", "kind", "sequence_number"], name="call_events_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_sid} {self.kind} #{self.sequence_number} {self.call_status}"
+
+
+class DialPacer(models.Model):
+    """The account's single dial pacing row: the earliest time the next calls.create may go out.
+
+    Every process reserves its send time by advancing this row atomically, so the account
+    stays under TWILIO_CALLS_PER_SECOND however many workers dial.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    next_slot_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "outbound_dial_pacer"
+        verbose_name = _("dial pacer")
+        verbose_name_plural = _("dial pacer")
+
+    def __str__(self) -> str:
+        return f"next dial at {self.next_slot_at:%H:%M:%S.%f}"

@@ -1,0 +1,202 @@
+"""Starting and steering runs: start, pause, resume, cancel, and cleaning up after others.
+
+Every change of a run's status happens under its row lock, the same lock the slot filler
+takes, so a fill never sees a half-made decision.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from callcenter.errors import ApplicationError, Conflict, NotFound
+from callcenter.models import BackgroundJob, Business
+from callcenter.services import background_job_start
+from leads.selectors import lead_queryset_from_selection
+from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
+from outbound.services.dispatch import dispatch_fill_on_commit, run_finish
+
+logger = logging.getLogger(__name__)
+
+RunStatus = OutboundCallRun.Status
+CallStatus = OutboundCallJob.Status
+Outcome = OutboundCallJob.Outcome
+_INSERT_BATCH = 2000
+
+
+class NoLeadsSelected(ApplicationError):
+    code = "no_leads"
+
+
+def outbound_run_start(
+    *, business: Business, selection: dict, concurrency: int | None = None, created_by=None
+) -> OutboundCallRun:
+    """Queue a call for each selected lead and start dialing `concurrency` at a time.
+
+    Guarded by the background job of type enqueue_outbound_calls: while a run of the
+    business is active, ActiveJobExists (the seed's message, its job id and status).
+    """
+    if concurrency is None:
+        concurrency = min(settings.OUTBOUND_MAX_CONCURRENCY, MAX_SLOTS)
+    if not 1 <= concurrency <= MAX_SLOTS:
+        raise ApplicationError(_("Concurrency must be between 1 and %(max)s.") % {"max": MAX_SLOTS})
+    leads = lead_queryset_from_selection(business=business, selection=selection)
+    now = timezone.now()
+    with transaction.atomic():
+        job = background_job_start(
+            business=business,
+            job_type=BackgroundJob.JobType.ENQUEUE_OUTBOUND_CALLS,
+            payload={"selection": selection, "concurrency": concurrency},
+            created_by=created_by,
+        )
+        # The run's job stays running for as long as the run dials; fills heartbeat it.
+        BackgroundJob.objects.filter(pk=job.pk).update(status=BackgroundJob.Status.RUNNING, started_at=now)
+        job.status, job.started_at = BackgroundJob.Status.RUNNING, now
+        run = OutboundCallRun.objects.create(
+            business=business,
+            background_job=job,
+            status=RunStatus.RUNNING,
+            concurrency=concurrency,
+            max_attempts=max(settings.OUTBOUND_MAX_ATTEMPTS, 1),
+            retry_delay_seconds=settings.OUTBOUND_RETRY_DELAY_SECONDS,
+            selection=selection,
+            created_by=created_by if getattr(created_by, "pk", None) else None,
+            started_at=now,
+        )
+        total = _queue_calls(run=run, leads=leads, now=now)
+        if not total:
+            raise NoLeadsSelected(_("No leads to call in this selection."))
+        run.total_leads = total
+        run.save(update_fields=["total_leads"])
+        BackgroundJob.objects.filter(pk=job.pk).update(progress_total=total)
+        dispatch_fill_on_commit(run.pk)
+    logger.info("Run %s started: %s leads, %s at a time (job %s)", run.pk, total, concurrency, job.pk)
+    return run
+
+
+def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
+    rows = leads.order_by("id").distinct().values_list("id", "phone", "name")
+    batch: list[OutboundCallJob] = []
+    for lead_id, phone, name in rows.iterator(chunk_size=_INSERT_BATCH):
+        batch.append(
+            OutboundCallJob(
+                business_id=run.business_id,
+                run=run,
+                lead_id=lead_id,
+                phone=phone,
+                lead_name=name[:200],
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        if len(batch) >= _INSERT_BATCH:
+            OutboundCallJob.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        OutboundCallJob.objects.bulk_create(batch, ignore_conflicts=True)
+    return OutboundCallJob.objects.filter(run=run).count()
+
+
+def _locked_run(*, business: Business, run_id: int) -> OutboundCallRun:
+    run = (
+        OutboundCallRun.objects.select_for_update(of=("self",))
+        .select_related("background_job")
+        .filter(business=business, pk=run_id)
+        .first()
+    )
+    if run is None:
+        raise NotFound(_("Run not found."))
+    return run
+
+
+def _not_now(run: OutboundCallRun) -> Conflict:
+    return Conflict(
+        _("The run is %(status)s; this cannot be done now.") % {"status": run.get_status_display()},
+        extra={"run_id": run.pk, "status": run.status},
+    )
+
+
+def outbound_run_pause(*, business: Business, run_id: int) -> OutboundCallRun:
+    """No new calls start; calls in progress finish."""
+    with transaction.atomic():
+        run = _locked_run(business=business, run_id=run_id)
+        if run.status != RunStatus.RUNNING or run.cancel_requested_at:
+            raise _not_now(run)
+        run.status = RunStatus.PAUSED
+        run.save(update_fields=["status"])
+    return run
+
+
+def outbound_run_resume(*, business: Business, run_id: int) -> OutboundCallRun:
+    with transaction.atomic():
+        run = _locked_run(business=business, run_id=run_id)
+        if run.status != RunStatus.PAUSED or run.cancel_requested_at:
+            raise _not_now(run)
+        run.status = RunStatus.RUNNING
+        run.save(update_fields=["status"])
+        dispatch_fill_on_commit(run.pk)
+    return run
+
+
+def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
+    """Queued calls are cancelled now; calls in progress finish, then the run ends cancelled."""
+    with transaction.atomic():
+        run = _locked_run(business=business, run_id=run_id)
+        if not run.is_active or run.cancel_requested_at:
+            raise _not_now(run)
+        now = timezone.now()
+        run.cancel_requested_at = now
+        run.save(update_fields=["cancel_requested_at"])
+        OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).update(
+            status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
+        )
+        if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
+            run_finish(run=run, status=RunStatus.CANCELLED, message=_("Cancelled on request."))
+    return run
+
+
+# --- Receivers ------------------------------------------------------------------------
+
+
+def outbound_run_fail_abandoned(*, job: BackgroundJob) -> None:
+    """The run's job was found stale and failed: fail the run and cancel its queued calls,
+    in the same transaction, so the run that replaces it never dials alongside it."""
+    run = OutboundCallRun.objects.select_for_update().filter(background_job=job).first()
+    if run is None or not run.is_active:
+        return
+    now = timezone.now()
+    run.status = RunStatus.FAILED
+    run.finished_at = now
+    run.message = job.error_message
+    run.save(update_fields=["status", "finished_at", "message"])
+    cancelled = OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).update(
+        status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
+    )
+    logger.warning("Run %s failed with its abandoned job %s; %s queued calls cancelled", run.pk, job.pk, cancelled)
+
+
+def lead_calls_release_for_delete(*, business: Business, lead_ids: list[int]) -> set[int]:
+    """Before leads are deleted: keep those in a call now, detach the others from their calls.
+
+    Returns the ids of leads that must not be deleted (a call of theirs is dialing or in
+    progress). Queued calls of the others are cancelled and every call row of theirs
+    loses its lead link, so a plain DELETE of those leads succeeds.
+    """
+    now = timezone.now()
+    # Locking the calls of these leads makes a concurrent claim skip them (it uses
+    # skip_locked), so none of them can start dialing between our look and our update.
+    calls = list(
+        OutboundCallJob.objects.select_for_update()
+        .filter(business=business, lead_id__in=lead_ids)
+        .order_by("id")
+        .values_list("id", "lead_id", "status")
+    )
+    keep = {lead_id for _id, lead_id, status in calls if status in OutboundCallJob.ACTIVE_STATUSES}
+    detach = [call_id for call_id, lead_id, _status in calls if lead_id not in keep]
+    OutboundCallJob.objects.filter(pk__in=detach, status=CallStatus.QUEUED).update(
+        status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
+    )
+    OutboundCallJob.objects.filter(pk__in=detach).update(lead=None, updated_at=now)
+    return keep

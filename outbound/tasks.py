@@ -1,0 +1,15 @@
+"""django-q2 entry points: thin adapters over services."""
+
+from outbound import services
+
+
+def fill_slots(run_id: int) -> int:
+    return services.run_fill_slots(run_id=run_id)
+
+
+def reconcile_calls() -> dict:
+    return services.calls_reconcile()
+
+
+def fill_active_runs() -> int:
+    return services.runs_tick()
