@@ -119,8 +119,9 @@ WHITENOISE_USE_FINDERS = True
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: an API client without credentials gets 401 with WWW-Authenticate.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["callcenter.tenancy.HasBusiness"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -181,6 +182,12 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # --- Leads ----------------------------------------------------------------------------
 LEADS_DEFAULT_REGION = os.environ.get("LEADS_DEFAULT_REGION", "IL")
+# Leads per batch of a bulk job (each batch one short transaction and one heartbeat) and
+# rows per batch of an import.
+LEADS_JOB_BATCH_SIZE = env_int("LEADS_JOB_BATCH_SIZE", 5000)
+LEADS_IMPORT_BATCH_SIZE = env_int("LEADS_IMPORT_BATCH_SIZE", 5000)
+# Rejected rows kept in an import's report (all are counted).
+LEADS_IMPORT_MAX_REPORTED_ERRORS = env_int("LEADS_IMPORT_MAX_REPORTED_ERRORS", 10000)
 
 # --- Outbound calls -------------------------------------------------------------------
 # busy / no-answer are dialed again after OUTBOUND_RETRY_DELAY_SECONDS, up to

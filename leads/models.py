@@ -69,7 +69,8 @@ class Lead(models.Model):
         constraints = [models.UniqueConstraint(fields=["business", "phone"], name="uniq_lead_business_phone")]
         indexes = [
             models.Index(fields=["business", "status"], name="leads_business_status"),
-            models.Index(fields=["business", "lead_import"], name="leads_business_import"),
+            # (business, import, id): "delete what this import created" walks it in id order.
+            models.Index(fields=["business", "lead_import", "id"], name="leads_business_import_id"),
             models.Index(fields=["business", "-id"], name="leads_business_id_desc"),
         ]
 

@@ -1,0 +1,196 @@
+"""Importing a lead CSV: validated in the request, run as the guarded import_leads job.
+
+Rows are upserted on (business, phone) in batches, so importing the same file again
+updates the leads it created instead of duplicating them. A lead keeps the import that
+created it (delete_imported_leads removes exactly those).
+"""
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from callcenter.models import BackgroundJob, Business
+from callcenter.services import JobContext, background_job_start
+from leads import csv_files
+from leads.models import Lead, LeadImport
+from leads.phones import InvalidPhone, phone_normalize
+
+NAME_MAX_LENGTH = Lead._meta.get_field("name").max_length
+
+
+class RejectReason:
+    MISSING_PHONE = "missing_phone"
+    INVALID_PHONE = "invalid_phone"
+    DUPLICATE_IN_FILE = "duplicate_in_file"
+    INVALID_EMAIL = "invalid_email"
+    NAME_TOO_LONG = "name_too_long"
+
+
+def lead_import_start(*, business: Business, uploaded_file, created_by=None) -> LeadImport:
+    """Check the upload is a CSV with a phone column (LeadInputInvalid otherwise, nothing
+    stored), store it and start the import job. ActiveJobExists if an import is running."""
+    layout = csv_files.inspect_csv(uploaded_file)
+    file_name = os.path.basename(getattr(uploaded_file, "name", "") or "leads.csv")[:255]
+    path = default_storage.save(f"lead_imports/{business.pk}/{uuid.uuid4().hex}.csv", uploaded_file)
+    try:
+        with transaction.atomic():
+            lead_import = LeadImport.objects.create(
+                business=business,
+                file_name=file_name,
+                created_by=created_by if getattr(created_by, "pk", None) else None,
+            )
+            job = background_job_start(
+                business=business,
+                job_type=BackgroundJob.JobType.IMPORT_LEADS,
+                payload={"import_id": lead_import.pk, "path": path, **layout.as_payload()},
+                created_by=created_by,
+                task="leads.tasks.import_leads",
+            )
+            lead_import.job = job
+            lead_import.save(update_fields=["job"])
+    except Exception:
+        default_storage.delete(path)
+        raise
+    return lead_import
+
+
+@dataclass
+class _ImportTally:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    errors: list = field(default_factory=list)
+
+    def reject(self, row: int, reason: str, message: str, value: str = "") -> None:
+        self.rejected += 1
+        if len(self.errors) < settings.LEADS_IMPORT_MAX_REPORTED_ERRORS:
+            self.errors.append({"row": row, "reason": reason, "message": message, "value": value[:100]})
+
+
+def lead_import_job_work(ctx: JobContext) -> dict:
+    payload = ctx.payload
+    lead_import = LeadImport.objects.get(pk=payload["import_id"], business=ctx.business)
+    path = payload["path"]
+    try:
+        with default_storage.open(path, "rb") as binary:
+            return _import_file(ctx, lead_import, binary, encoding=payload["encoding"], delimiter=payload["delimiter"])
+    finally:
+        default_storage.delete(path)
+
+
+def _import_file(ctx: JobContext, lead_import: LeadImport, binary, *, encoding: str, delimiter: str) -> dict:
+    text = csv_files.open_text(binary, encoding=encoding)
+    header = csv_files.read_header(text, delimiter=delimiter)
+    text.detach()
+    binary.seek(0)
+    layout = csv_files.layout_from_header(header, encoding=encoding, delimiter=delimiter)
+    total = csv_files.count_data_rows(binary, layout=layout)
+    ctx.progress(done=0, total=total)
+
+    tally = _ImportTally()
+    seen_rows: dict[str, int] = {}  # phone -> first row: duplicates within the file
+    batch: list[Lead] = []
+    update_fields = _update_fields(layout)
+    text = csv_files.open_text(binary, encoding=encoding)
+    for row_number, cells in csv_files.data_rows(text, delimiter=delimiter):
+        if not any(cell.strip() for cell in cells):
+            continue  # blank line (spreadsheets often end with a few)
+        tally.rows += 1
+        lead = _lead_from_row(ctx.business, lead_import, row_number, cells, layout, tally, seen_rows)
+        if lead is not None:
+            batch.append(lead)
+        if len(batch) >= settings.LEADS_IMPORT_BATCH_SIZE:
+            _flush(ctx, lead_import, batch, update_fields, tally, done=row_number - 1, total=total)
+            batch = []
+    _flush(ctx, lead_import, batch, update_fields, tally, done=total, total=total)
+    return {
+        "import_id": lead_import.pk,
+        "rows": tally.rows,
+        "created": tally.created,
+        "updated": tally.updated,
+        "rejected": tally.rejected,
+    }
+
+
+def _update_fields(layout: csv_files.CsvLayout) -> list[str]:
+    """What a re-import overwrites: only the columns the file has, so a file without
+    names does not blank the names already stored."""
+    fields = ["updated_at"]
+    if {"name", "first_name", "last_name"} & set(layout.columns):
+        fields.append("name")
+    if "email" in layout.columns:
+        fields.append("email")
+    if layout.extra_columns:
+        fields.append("custom_fields")
+    return fields
+
+
+def _lead_from_row(business, lead_import, row_number, cells, layout, tally, seen_rows) -> Lead | None:
+    raw_phone, name, email, custom = csv_files.row_values(cells, layout)
+    if not raw_phone:
+        tally.reject(row_number, RejectReason.MISSING_PHONE, _("The phone is missing."))
+        return None
+    try:
+        phone = phone_normalize(raw_phone)
+    except InvalidPhone:
+        tally.reject(row_number, RejectReason.INVALID_PHONE, _("Not a valid phone number."), raw_phone)
+        return None
+    first_row = seen_rows.get(phone)
+    if first_row is not None:
+        tally.reject(
+            row_number,
+            RejectReason.DUPLICATE_IN_FILE,
+            _("The same phone as row %(row)d.") % {"row": first_row},
+            raw_phone,
+        )
+        return None
+    seen_rows[phone] = row_number
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            tally.reject(row_number, RejectReason.INVALID_EMAIL, _("Not a valid email address."), email)
+            return None
+    if len(name) > NAME_MAX_LENGTH:
+        tally.reject(
+            row_number, RejectReason.NAME_TOO_LONG, _("The name is longer than %(max)d.") % {"max": NAME_MAX_LENGTH}
+        )
+        return None
+    return Lead(business=business, phone=phone, name=name, email=email, custom_fields=custom, lead_import=lead_import)
+
+
+def _flush(ctx, lead_import, batch, update_fields, tally, *, done: int, total: int) -> None:
+    if batch:
+        with transaction.atomic():
+            # Which phones exist already tells created from updated. Imports of one
+            # business are serialised by the job guard; a lead added through the API in
+            # between is counted as created, which the upsert still handles correctly.
+            existing = Lead.objects.filter(business=lead_import.business_id, phone__in=[lead.phone for lead in batch])
+            existing_count = existing.count()
+            Lead.objects.bulk_create(
+                batch,
+                update_conflicts=True,
+                unique_fields=["business", "phone"],
+                update_fields=update_fields,
+            )
+        tally.updated += existing_count
+        tally.created += len(batch) - existing_count
+    LeadImport.objects.filter(pk=lead_import.pk).update(
+        rows_total=tally.rows,
+        rows_created=tally.created,
+        rows_updated=tally.updated,
+        rows_rejected=tally.rejected,
+        errors=tally.errors,
+    )
+    ctx.result.update(
+        {"import_id": lead_import.pk, "created": tally.created, "updated": tally.updated, "rejected": tally.rejected}
+    )
+    ctx.progress(done=min(done, total), total=total)

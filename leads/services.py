@@ -1,0 +1,300 @@
+"""Every write to leads: single-lead changes, and the bulk jobs (delete, delete what an
+import created, update) that run in batches under the guarded background job service.
+
+A bulk job walks its selection by keyset (id > last id) in batches of
+LEADS_JOB_BATCH_SIZE ids, each batch in its own short transaction, and reports progress
+after each one; a cancel request or a lost job stops it between batches, so every batch is
+either wholly applied or not at all.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, models, transaction
+from django.db.models import Func, JSONField, Value
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from callcenter.errors import Conflict
+from callcenter.models import BackgroundJob, Business
+from callcenter.services import JobContext, background_job_start
+from leads import selectors
+from leads.errors import LeadInputInvalid
+from leads.models import Lead
+from leads.phones import InvalidPhone, phone_normalize
+from leads.signals import lead_batch_pre_delete
+
+logger = logging.getLogger(__name__)
+JobType = BackgroundJob.JobType
+
+UPDATABLE_FIELDS = ("status", "do_not_call", "custom_fields")
+
+
+# --- Single leads -----------------------------------------------------------------------
+
+
+def _clean_phone(raw) -> str:
+    try:
+        return phone_normalize(str(raw or ""))
+    except InvalidPhone:
+        raise LeadInputInvalid({"phone": [_("Enter a valid phone number.")]}) from None
+
+
+def _clean_email(raw) -> str:
+    email = (raw or "").strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise LeadInputInvalid({"email": [_("Enter a valid email address.")]}) from None
+    return email
+
+
+def _phone_taken() -> LeadInputInvalid:
+    return LeadInputInvalid({"phone": [_("A lead with this phone number already exists.")]})
+
+
+def lead_create(
+    *,
+    business: Business,
+    phone: str,
+    name: str = "",
+    email: str = "",
+    custom_fields: dict | None = None,
+    status: str = Lead.Status.NEW,
+    do_not_call: bool = False,
+) -> Lead:
+    lead = Lead(
+        business=business,
+        phone=_clean_phone(phone),
+        name=name or "",
+        email=_clean_email(email),
+        custom_fields=custom_fields or {},
+        status=status,
+        do_not_call=do_not_call,
+    )
+    # The unique (business, phone) constraint decides; the savepoint keeps the caller's
+    # transaction usable after the conflict.
+    try:
+        with transaction.atomic():
+            lead.save(force_insert=True)
+    except IntegrityError:
+        raise _phone_taken() from None
+    return lead
+
+
+def lead_update(*, business: Business, lead_id: int, **changes) -> Lead:
+    allowed = {"phone", "name", "email", "custom_fields", "status", "do_not_call"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise LeadInputInvalid({name: [_("This field cannot be changed.")] for name in sorted(unknown)})
+    lead = selectors.lead_get(business=business, lead_id=lead_id)
+    if "phone" in changes:
+        changes["phone"] = _clean_phone(changes["phone"])
+    if "email" in changes:
+        changes["email"] = _clean_email(changes["email"])
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    try:
+        with transaction.atomic():
+            lead.save(update_fields=[*changes, "updated_at"])
+    except IntegrityError:
+        raise _phone_taken() from None
+    return lead
+
+
+def lead_delete(*, business: Business, lead_id: int) -> None:
+    """Delete one lead, unless it is in an active call (409)."""
+    lead = selectors.lead_get(business=business, lead_id=lead_id)
+    _deleted, kept = leads_delete_batch(business=business, lead_ids=[lead.pk])
+    if kept:
+        raise Conflict(_("The lead is in an active call and cannot be deleted now."), extra={"lead_id": lead.pk})
+
+
+# --- One batch of a bulk job ----------------------------------------------------------
+
+
+def leads_delete_batch(*, business: Business, lead_ids: list[int]) -> tuple[int, set[int]]:
+    """Delete these leads of `business` in one transaction, except the ones a receiver of
+    lead_batch_pre_delete keeps (e.g. in a call now). Returns (deleted count, kept ids).
+
+    One plain DELETE, not Django's collector: the collector loads every object and its
+    relations, which for a million leads costs minutes and gigabytes.
+    """
+    with transaction.atomic():
+        kept: set[int] = set()
+        for _receiver, keep in lead_batch_pre_delete.send(sender=Lead, business=business, lead_ids=lead_ids):
+            if keep:
+                kept.update(keep)
+        kept &= set(lead_ids)
+        kept |= _protected_lead_ids([lead_id for lead_id in lead_ids if lead_id not in kept])
+        doomed = [lead_id for lead_id in lead_ids if lead_id not in kept]
+        if not doomed:
+            return 0, kept
+        _release_dependents(doomed)
+        batch = Lead.objects.filter(business=business, pk__in=doomed)
+        deleted = batch._raw_delete(batch.db)
+    return deleted, kept
+
+
+def _foreign_keys_to_leads():
+    for relation in Lead._meta.related_objects:
+        if not relation.many_to_many and relation.field.concrete:
+            yield relation, relation.related_model._base_manager
+
+
+def _protected_lead_ids(lead_ids: list[int]) -> set[int]:
+    """Leads a PROTECT/RESTRICT reference keeps: skipped like leads in a call."""
+    protected: set[int] = set()
+    for relation, manager in _foreign_keys_to_leads():
+        if lead_ids and relation.on_delete in (models.PROTECT, models.RESTRICT):
+            rows = manager.filter(**{f"{relation.field.name}__in": lead_ids})
+            protected.update(rows.values_list(relation.field.attname, flat=True))
+    return protected
+
+
+def _release_dependents(lead_ids: list[int]) -> None:
+    """Rows of other tables that point at these leads, handled in bulk as their on_delete says."""
+    for relation, manager in _foreign_keys_to_leads():
+        related = manager.filter(**{f"{relation.field.name}__in": lead_ids})
+        if relation.on_delete is models.SET_NULL:
+            related.update(**{relation.field.name: None})
+        elif relation.on_delete is models.CASCADE:
+            related.delete()
+
+
+class JSONMerge(Func):
+    """custom_fields merged with new keys (new values win)."""
+
+    output_field = JSONField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" || ", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="JSON_PATCH", **extra)
+
+
+def leads_update_batch(*, business: Business, lead_ids: list[int], changes: dict) -> int:
+    values = {name: changes[name] for name in ("status", "do_not_call") if name in changes}
+    if changes.get("custom_fields"):
+        values["custom_fields"] = JSONMerge("custom_fields", Value(changes["custom_fields"], JSONField()))
+    with transaction.atomic():
+        return Lead.objects.filter(business=business, pk__in=lead_ids).update(**values, updated_at=timezone.now())
+
+
+# --- Starting the bulk jobs -----------------------------------------------------------
+
+
+def _validated_changes(changes: dict) -> dict:
+    errors: dict[str, list] = {}
+    clean: dict = {}
+    if "status" in changes and changes["status"] is not None:
+        if changes["status"] not in Lead.Status.values:
+            errors["status"] = [_("Unknown status.")]
+        clean["status"] = changes["status"]
+    if "do_not_call" in changes and changes["do_not_call"] is not None:
+        if not isinstance(changes["do_not_call"], bool):
+            errors["do_not_call"] = [_("Use true or false.")]
+        clean["do_not_call"] = changes["do_not_call"]
+    custom = changes.get("custom_fields")
+    if custom:
+        if not isinstance(custom, dict) or not all(isinstance(key, str) and key for key in custom):
+            errors["custom_fields"] = [_("An object of field names and values is required.")]
+        clean["custom_fields"] = custom
+    if not errors and not clean:
+        errors["non_field_errors"] = [_("Choose at least one change: status, do not call or custom fields.")]
+    if errors:
+        raise LeadInputInvalid(errors)
+    return clean
+
+
+def leads_bulk_delete_start(*, business: Business, selection: dict, created_by=None) -> BackgroundJob:
+    """Start the delete_leads job for a selection ({"lead_ids": [...]} or {"filter": {...}})."""
+    selectors.lead_queryset_from_selection(business=business, selection=selection)  # validates it
+    return background_job_start(
+        business=business,
+        job_type=JobType.DELETE_LEADS,
+        payload={"selection": selection},
+        created_by=created_by,
+        task="leads.tasks.delete_leads",
+    )
+
+
+def lead_import_delete_start(*, business: Business, import_id: int, created_by=None) -> BackgroundJob:
+    """Start the delete_imported_leads job: every lead this import created."""
+    lead_import = selectors.lead_import_get(business=business, import_id=import_id)
+    return background_job_start(
+        business=business,
+        job_type=JobType.DELETE_IMPORTED_LEADS,
+        payload={"import_id": lead_import.pk},
+        created_by=created_by,
+        task="leads.tasks.delete_imported_leads",
+    )
+
+
+def leads_bulk_update_start(*, business: Business, selection: dict, changes: dict, created_by=None) -> BackgroundJob:
+    """Start the update_leads job: set status / do_not_call, merge custom_fields."""
+    selectors.lead_queryset_from_selection(business=business, selection=selection)
+    return background_job_start(
+        business=business,
+        job_type=JobType.UPDATE_LEADS,
+        payload={"selection": selection, "changes": _validated_changes(changes)},
+        created_by=created_by,
+        task="leads.tasks.update_leads",
+    )
+
+
+# --- The jobs' work (run by the worker through background_job_execute) ----------------
+
+
+def _batch_size() -> int:
+    return settings.LEADS_JOB_BATCH_SIZE
+
+
+def _delete_in_batches(ctx: JobContext, queryset) -> dict:
+    business = ctx.business
+    total = queryset.count()
+    result = ctx.result
+    result.update({"total": total, "deleted": 0, "skipped_in_active_call": 0})
+    ctx.progress(done=0, total=total)
+    done = 0
+    for lead_ids in selectors.lead_id_batches(queryset, batch_size=_batch_size()):
+        deleted, kept = leads_delete_batch(business=business, lead_ids=lead_ids)
+        result["deleted"] += deleted
+        result["skipped_in_active_call"] += len(kept)
+        done += len(lead_ids)
+        ctx.progress(done=done, total=max(total, done))
+    return result
+
+
+def leads_delete_job_work(ctx: JobContext) -> dict:
+    queryset = selectors.lead_queryset_from_selection(business=ctx.business, selection=ctx.payload["selection"])
+    return _delete_in_batches(ctx, queryset)
+
+
+def lead_import_delete_job_work(ctx: JobContext) -> dict:
+    import_id = ctx.payload["import_id"]
+    ctx.result["import_id"] = import_id
+    queryset = selectors.lead_list(business=ctx.business).filter(lead_import_id=import_id)
+    return _delete_in_batches(ctx, queryset)
+
+
+def leads_update_job_work(ctx: JobContext) -> dict:
+    business = ctx.business
+    changes = ctx.payload["changes"]
+    queryset = selectors.lead_queryset_from_selection(business=business, selection=ctx.payload["selection"])
+    total = queryset.count()
+    result = ctx.result
+    result.update({"total": total, "updated": 0, "skipped": 0})
+    ctx.progress(done=0, total=total)
+    done = 0
+    for lead_ids in selectors.lead_id_batches(queryset, batch_size=_batch_size()):
+        updated = leads_update_batch(business=business, lead_ids=lead_ids, changes=changes)
+        result["updated"] += updated
+        result["skipped"] += len(lead_ids) - updated  # deleted meanwhile
+        done += len(lead_ids)
+        ctx.progress(done=done, total=max(total, done))
+    return result
