@@ -184,6 +184,8 @@ class CallEvent(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     sequence_number = models.IntegerField(_("sequence number"))
     call_status = models.CharField(_("call status"), max_length=20, blank=True, default="")
+    # The claim the callback URL named: tells the current attempt's calls from earlier ones.
+    claim_number = models.PositiveIntegerField(_("claim number"), null=True, blank=True)
     job = models.ForeignKey(OutboundCallJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
     payload = models.JSONField(_("payload"), default=dict, blank=True)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)

@@ -81,6 +81,7 @@ def call_status_callback_record(*, job_id: int, claim_number: int | None, params
                     kind=CallEvent.Kind.STATUS,
                     sequence_number=sequence,
                     call_status=report.status,
+                    claim_number=claim_number,
                     job=job,
                     payload=dict(params),
                 )

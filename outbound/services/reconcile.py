@@ -62,7 +62,7 @@ def calls_reconcile(*, now=None) -> dict[str, int]:
         except twilio_gateway.TwilioGatewayError as error:
             logger.warning("Reconciler: listing calls to %s failed: %s", phone, error)
             continue
-        call = _unclaimed_call(found=found, job_id=job_id)
+        call = _unclaimed_call(found=found, job_id=job_id, claim_number=claim_number)
         if call is not None:
             _apply(job_id=job_id, claim_number=claim_number, call=call)
             summary["adopted"] += 1
@@ -86,12 +86,12 @@ def calls_reconcile(*, now=None) -> dict[str, int]:
     return summary
 
 
-def _unclaimed_call(*, found, job_id: int):
+def _unclaimed_call(*, found, job_id: int, claim_number: int):
     """The earliest listed call that no other job or earlier attempt already accounts for."""
     for call in sorted(found, key=lambda c: c.date_created or c.start_time or timezone.now()):
         taken = OutboundCallJob.objects.filter(call_sid=call.sid).exclude(pk=job_id).exists()
-        seen_before = CallEvent.objects.filter(call_sid=call.sid).exclude(job_id=job_id).exists()
-        if not taken and not seen_before:
+        earlier = CallEvent.objects.filter(call_sid=call.sid).exclude(job_id=job_id, claim_number=claim_number).exists()
+        if not taken and not earlier:
             return call
     return None
 

@@ -22,6 +22,7 @@ class FakeCall:
     claim: int
     status: str = "queued"
     next_sequence: int = 0
+    created_at: object = None
     answered_by: str | None = None
     sent: list = field(default_factory=list)
 
@@ -34,9 +35,11 @@ class FakeTwilio:
     """Stands in for the gateway functions in dispatch unit tests: records every create,
     raises queued errors, and builds the status callbacks Twilio would send."""
 
+    # Shared by every instance: call SIDs are unique across the whole test database.
+    _sids = itertools.count(1)
+
     def __init__(self):
         self._lock = threading.Lock()
-        self._sids = itertools.count(1)
         self.calls: list[FakeCall] = []
         self.create_attempts: list[str] = []
         self.create_errors: list[Exception] = []
@@ -55,7 +58,11 @@ class FakeTwilio:
             if self.create_errors:
                 raise self.create_errors.pop(0)
             call = FakeCall(
-                sid=f"CA{next(self._sids):032d}", to=to, job_id=int(query["job_id"][0]), claim=int(query["claim"][0])
+                sid=f"CA{next(FakeTwilio._sids):032d}",
+                to=to,
+                job_id=int(query["job_id"][0]),
+                claim=int(query["claim"][0]),
+                created_at=timezone.now(),
             )
             self.calls.append(call)
             self.max_open = max(self.max_open, sum(1 for c in self.calls if c.open))
@@ -74,14 +81,17 @@ class FakeTwilio:
             answered_by=call.answered_by,
             start_time=None,
             end_time=None,
-            date_created=timezone.now(),
+            date_created=call.created_at,
         )
 
     def call_fetch(self, *, call_sid):
-        return self.info(next(c for c in self.calls if c.sid == call_sid))
+        for call in self.calls:
+            if call.sid == call_sid:
+                return self.info(call)
+        raise twilio_gateway.PermanentTwilioError("The requested resource was not found", code=20404, http_status=404)
 
     def calls_list(self, *, to, started_after, started_before=None):
-        return [self.info(c) for c in self.calls if c.to == to]
+        return [self.info(c) for c in self.calls if c.to == to and c.created_at >= started_after]
 
     def open_calls(self) -> list[FakeCall]:
         return [c for c in self.calls if c.open]
