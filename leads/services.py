@@ -12,8 +12,9 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, models, transaction
-from django.db.models import Func, JSONField, Value
+from django.db import IntegrityError, connections, models, transaction
+from django.db.models import Func, JSONField, QuerySet, Value
+from django.db.models.sql import subqueries as sql
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -116,13 +117,32 @@ def lead_delete(*, business: Business, lead_id: int) -> None:
 # --- One batch of a bulk job ----------------------------------------------------------
 
 
-def leads_delete_batch(*, business: Business, lead_ids: list[int]) -> tuple[int, set[int]]:
+def leads_delete_batch(*, business: Business, lead_ids: list[int], within: QuerySet[Lead] | None = None):
     """Delete these leads of `business` in one transaction, except the ones a receiver of
     lead_batch_pre_delete keeps (e.g. in a call now). Returns (deleted count, kept ids).
 
     One plain DELETE, not Django's collector: the collector loads every object and its
     relations, which for a million leads costs minutes and gigabytes.
+
+    `within`, the job's selection, with ascending `lead_ids` from it, lets the DELETE
+    walk the id range of the batch instead of looking up each id in the primary key
+    (several times faster). It returns the ids it deleted; should any lie outside the batch
+    (a row committed into the range meanwhile, unseen by the receivers), the batch is
+    rolled back and done again by exact ids.
     """
+    if within is not None and lead_ids:
+        try:
+            return _delete_batch(business, lead_ids, within=within.filter(pk__gte=lead_ids[0], pk__lte=lead_ids[-1]))
+        except _BatchDrifted:
+            logger.info("Delete batch %s..%s met rows outside it; done again by ids", lead_ids[0], lead_ids[-1])
+    return _delete_batch(business, lead_ids, within=None)
+
+
+class _BatchDrifted(Exception):
+    pass
+
+
+def _delete_batch(business: Business, lead_ids: list[int], *, within) -> tuple[int, set[int]]:
     with transaction.atomic():
         kept: set[int] = set()
         for _receiver, keep in lead_batch_pre_delete.send(sender=Lead, business=business, lead_ids=lead_ids):
@@ -134,9 +154,27 @@ def leads_delete_batch(*, business: Business, lead_ids: list[int]) -> tuple[int,
         if not doomed:
             return 0, kept
         _release_dependents(doomed)
-        batch = Lead.objects.filter(business=business, pk__in=doomed)
-        deleted = batch._raw_delete(batch.db)
-    return deleted, kept
+        if within is None:
+            batch = Lead.objects.filter(business=business, pk__in=doomed)
+            return batch._raw_delete(batch.db), kept
+        rows = within.filter(business=business)
+        if kept:
+            rows = rows.exclude(pk__in=kept)
+        deleted_ids = _raw_delete_returning_ids(rows)
+        if not deleted_ids <= set(doomed):
+            raise _BatchDrifted()
+    return len(deleted_ids), kept
+
+
+def _raw_delete_returning_ids(queryset: QuerySet[Lead]) -> set[int]:
+    """QuerySet._raw_delete (one DELETE, no collector) that also returns the deleted ids."""
+    query = queryset.query.clone()
+    query.__class__ = sql.DeleteQuery
+    statement, params = query.get_compiler(queryset.db).as_sql()
+    pk_column = connections[queryset.db].ops.quote_name(Lead._meta.pk.column)
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"{statement} RETURNING {pk_column}", params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _foreign_keys_to_leads():
@@ -262,7 +300,7 @@ def _delete_in_batches(ctx: JobContext, queryset) -> dict:
     ctx.progress(done=0, total=total)
     done = 0
     for lead_ids in selectors.lead_id_batches(queryset, batch_size=_batch_size()):
-        deleted, kept = leads_delete_batch(business=business, lead_ids=lead_ids)
+        deleted, kept = leads_delete_batch(business=business, lead_ids=lead_ids, within=queryset)
         result["deleted"] += deleted
         result["skipped_in_active_call"] += len(kept)
         done += len(lead_ids)

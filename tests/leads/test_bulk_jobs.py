@@ -243,3 +243,27 @@ def test_bad_selections_are_rejected_before_a_job_starts(business, selection):
 def test_bad_changes_are_rejected(business, changes):
     with pytest.raises(LeadInputInvalid):
         services.leads_bulk_update_start(business=business, selection={"filter": {}}, changes=changes)
+
+
+def test_a_row_appearing_inside_a_batch_range_is_not_deleted_unseen(business, receiver, small_batches):
+    insert_leads(business, 1500)
+    ids = list(Lead.objects.filter(business=business).order_by("pk").values_list("pk", flat=True))
+    gap = ids[500]
+    Lead.objects.filter(pk=gap).delete()
+    calls = []
+
+    @receiver
+    def insert_into_the_gap(sender, business, lead_ids, **kwargs):
+        calls.append((lead_ids[0], len(lead_ids)))
+        assert gap not in lead_ids
+        if len(calls) == 1:
+            # Committed into the batch's id range after the batch was listed: the range
+            # DELETE would take it although no receiver saw it.
+            Lead.objects.create(pk=gap, business=business, phone="+972507654321")
+
+    job = run_job(services.leads_bulk_delete_start(business=business, selection={"filter": {}}).pk)
+
+    assert job.result["deleted"] == 1499
+    # The first batch was rolled back (with what its receiver did) and done again by ids.
+    assert calls[:2] == [(ids[0], 1000), (ids[0], 1000)]
+    assert not Lead.objects.filter(business=business).exists()
