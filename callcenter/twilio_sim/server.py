@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -128,7 +129,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Twilio-Request-Id", self.engine.new_sid("RQ"))
+        self.send_header("Twilio-Request-Id", f"RQ{uuid.uuid4().hex}")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -391,12 +392,13 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         rate = config.recording_bytes_per_second
+        chunk_size = max(min(CHUNK_SIZE, int(rate / 10)), 1) if rate else CHUNK_SIZE
         began = time.monotonic()
         sent = 0
-        for chunk in audio.iter_range(start, end, chunk_size=min(CHUNK_SIZE, int(rate) or 1) if rate else CHUNK_SIZE):
+        for chunk in audio.iter_range(start, end, chunk_size=chunk_size):
             if rate:
-                # Throttle: this chunk may leave only once the average rate allows it.
-                wait = (sent / rate) - (time.monotonic() - began)
+                # Throttle: a chunk leaves only once the average rate allows all bytes up to its end.
+                wait = ((sent + len(chunk)) / rate) - (time.monotonic() - began)
                 if wait > 0 and engine.stop_event.wait(wait):
                     return
             self.wfile.write(chunk)
