@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 import re
 import threading
 import time
@@ -17,6 +18,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from callcenter.twilio_sim.audio import SyntheticAudio
 from callcenter.twilio_sim.config import SimConfig
 from callcenter.twilio_sim.engine import API_VERSION, SimCall, SimEngine, rfc2822
+
+logger = logging.getLogger(__name__)
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CLIENT_ADDRESS = re.compile(r"^client:[A-Za-z0-9_.-]+$")
@@ -165,6 +168,10 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             self._send_error(error)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception:
+            # Whatever a client sends, it gets Twilio's generic error rather than a dropped connection.
+            logger.exception("simulator failed to handle %s %s", method, self.path)
+            self._send_error(TwilioApiError(500, 20500, "An internal server error has occurred"))
 
     # --- control endpoints ----------------------------------------------------------------
 
@@ -245,7 +252,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
     def _calls_create(self, match, query: dict, body: bytes) -> None:
         engine = self.engine
         config = engine.config
-        form = parse_qs(body.decode(), keep_blank_values=True)
+        form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
         def param(name: str, default: str | None = None) -> str | None:
             values = form.get(name)

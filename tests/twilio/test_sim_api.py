@@ -212,3 +212,16 @@ def test_media_needs_credentials(twilio_sim, twilio_callback_receiver):
 def test_unsupported_media_format_is_refused_before_any_request(twilio_sim):
     with pytest.raises(ValueError), twilio_gateway.recording_media(recording_sid="RE" + "0" * 32, fmt="ogg"):
         pass
+
+
+def test_undecodable_number_is_an_invalid_number(twilio_sim):
+    response = requests.post(
+        _calls_url(twilio_sim),
+        data=b"To=\xff\xfe&From=%2B15005550006&Url=http%3A%2F%2Fx.test%2Ft",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=_auth(twilio_sim),
+        timeout=5,
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == 21211
