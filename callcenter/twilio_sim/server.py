@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 import time
 import uuid
@@ -415,6 +416,12 @@ class SimRequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        # A client hanging up (a timed-out request, a test tearing down) is routine, not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class TwilioSimulator:

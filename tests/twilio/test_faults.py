@@ -145,14 +145,14 @@ def test_recording_answers_404_for_the_first_fetches_then_200(twilio_sim, twilio
     assert len(body) == media.content_length > 0
 
 
-@pytest.mark.twilio_sim(recording_unavailable_seconds=0.4)
+@pytest.mark.twilio_sim(recording_unavailable_seconds=1.0)
 def test_recording_answers_404_for_a_while_then_200(twilio_sim, twilio_callback_receiver):
     _, callback = _recorded_call(twilio_sim, twilio_callback_receiver)
     sid = callback.params["RecordingSid"]
 
     with pytest.raises(PermanentTwilioError), twilio_gateway.recording_media(recording_sid=sid):
         pass
-    time.sleep(0.45)
+    time.sleep(1.05)
     with twilio_gateway.recording_media(recording_sid=sid) as media:
         assert media.content_type == "audio/mpeg"
 

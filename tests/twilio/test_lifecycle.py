@@ -125,7 +125,7 @@ def test_calls_list_filters_by_number_and_time(twilio_sim, twilio_callback_recei
 
 def test_timelines_give_the_maximum_overlap(twilio_sim, twilio_callback_receiver):
     # Three calls of one run start together; a fourth starts once they have ended.
-    twilio_sim.configure(talk_seconds=20)
+    twilio_sim.configure(talk_seconds=50)
     for i in range(3):
         _create(twilio_callback_receiver, to=f"+97250000002{i}", tag="overlap")
     assert twilio_sim.wait_idle()
