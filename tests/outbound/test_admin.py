@@ -113,3 +113,9 @@ def test_staff_of_another_business_cannot_see_or_steer_the_run(admin_client, bus
     assert client.get(f"/admin/outbound/outboundcallrun/{run.pk}/progress/").status_code == 404
     assert client.post(f"/admin/outbound/outboundcallrun/{run.pk}/control/cancel/").status_code == 404
     assert OutboundCallRun.objects.get().cancel_requested_at is None
+
+
+@pytest.mark.django_db
+def test_the_action_is_offered_in_hebrew(admin_client, business):
+    make_leads(business, 1)
+    assert "התחל שיחות" in admin_client.get(CHANGELIST).content.decode()
