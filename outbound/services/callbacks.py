@@ -27,6 +27,25 @@ TWILIO_FINAL = ("completed", "busy", "no-answer", "canceled", "failed")
 # Order of Twilio's statuses, standing in for a missing SequenceNumber.
 _STATUS_ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 _RETRYABLE_OUTCOMES = (Outcome.BUSY, Outcome.NO_ANSWER)
+_REPORT_FIELDS = [
+    "call_sid",
+    "last_event_at",
+    "twilio_status",
+    "last_sequence_number",
+    "answered_by",
+    "status",
+    "answered_at",
+    "updated_at",
+]
+_END_FIELDS = [
+    "slot",
+    "ended_at",
+    "duration_seconds",
+    "error_code",
+    "error_message",
+    "outcome",
+    "next_attempt_at",
+]
 
 
 @dataclass(frozen=True)
@@ -113,13 +132,13 @@ def call_report_apply(*, job: OutboundCallJob, claim_number: int | None, report:
         job.answered_by = report.answered_by
     if report.status in TWILIO_FINAL:
         _end_call(job=job, report=report, now=now)
-        job.save()
+        job.save(update_fields=[*_REPORT_FIELDS, *_END_FIELDS])
         dispatch_fill_on_commit(job.run_id)
         return "released"
     if report.status == TWILIO_IN_PROGRESS and job.status == CallStatus.DIALING:
         job.status = CallStatus.CALLING
         job.answered_at = now
-    job.save()
+    job.save(update_fields=_REPORT_FIELDS)
     return "applied"
 
 

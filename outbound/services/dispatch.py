@@ -106,6 +106,10 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
         active = sum(counts.get(status, 0) for status in ACTIVE)
         queued = counts.get(CallStatus.QUEUED, 0)
         _heartbeat(run=run, now=now, done=run.total_leads - active - queued)
+        if run.cancel_requested_at is None and run.background_job.cancel_requested_at is not None:
+            # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
+            run.cancel_requested_at = now
+            run.save(update_fields=["cancel_requested_at"])
         if run.cancel_requested_at is not None:
             _cancel_queued_calls(run=run, now=now)
             if not active:

@@ -147,3 +147,18 @@ def test_call_list_filters_paginates_and_exports_csv(api, leads, fake_twilio):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert len(rows) == 1 and rows[0]["outcome"] == "answered" and rows[0]["call_sid"] == call.sid
     assert OutboundCallJob.objects.filter(run_id=run_id).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_the_run_job_through_the_jobs_api_cancels_the_run(api, leads, fake_twilio):
+    started = api.post("/api/outbound/runs", {"lead_ids": [lead.pk for lead in leads]}, format="json").json()
+    assert api.post(f"/api/jobs/{started['job_id']}/cancel").status_code == 202
+    services.runs_tick()
+    progress = api.get(f"/api/outbound/runs/{started['run_id']}").json()
+    assert progress["cancel_requested"] is True and progress["queued"] == 0 and progress["canceled"] == 2
+    for call in fake_twilio.open_calls():
+        services.call_status_callback_record(
+            job_id=call.job_id, claim_number=call.claim, params=fake_twilio.progress(call, "completed")
+        )
+    assert api.get(f"/api/outbound/runs/{started['run_id']}").json()["status"] == "cancelled"
+    assert BackgroundJob.objects.get(pk=started["job_id"]).status == "cancelled"
