@@ -1,7 +1,8 @@
 """Outbound runs under load: web + workers + the Twilio simulator on this machine.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cc_outbound .venv/bin/python bench/outbound_calls.py
-    (--businesses 20 --leads 50 --web-workers 3 --q-workers 4 --time-scale 200 are the defaults)
+    (defaults: --businesses 20 --leads 50 --web-workers 2 --threads 4 --q-workers 2 --time-scale 200;
+     the issue's 100 runs x 100 leads is --businesses 100 --leads 100, about 12 minutes on 2 cores)
 
 Creates a scratch database `<DATABASE_URL's database>_bench`, then:
 
@@ -343,11 +344,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--businesses", type=int, default=20)
     parser.add_argument("--leads", type=int, default=50, help="leads per business (one run each)")
-    parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--q-workers", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--q-workers", type=int, default=2)
     parser.add_argument("--time-scale", type=float, default=200.0)
     parser.add_argument("--statement-leads", type=int, default=60)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE of every process")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--top", type=int, default=0, help="also print the N statements that took longest")
     args = parser.parse_args()
 
@@ -377,6 +380,9 @@ def main() -> None:
             "OUTBOUND_CALLING_HOURS_START": "",
             "OUTBOUND_CALLING_HOURS_END": "",
             "LOG_LEVEL": "ERROR",
+            # Persistent connections, as a production deployment runs: a new PostgreSQL backend
+            # per webhook costs more than the webhook's own work.
+            "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
         }
     )
     import django
@@ -389,7 +395,7 @@ def main() -> None:
     finally:
         sim.stop()
     print(
-        f"system: {system['runs']} runs x {args.leads} leads, {args.web_workers} web x 8 threads, "
+        f"system: {system['runs']} runs x {args.leads} leads, {args.web_workers} web x {args.threads} threads, "
         f"{args.q_workers} q workers, sim time scale {args.time_scale:g}"
     )
     rate = system["calls_per_second"]
