@@ -222,8 +222,12 @@ class SimEngine:
                 outcome = rng.choices(names, weights=[config.outcomes[n] for n in names])[0]
             scale = config.time_scale
             ring = self._draw(rng, config.ring_delay_seconds) / scale
-            answer = self._draw(rng, config.answer_delay_seconds) / scale
+            answer_seconds = self._draw(rng, config.answer_delay_seconds)
+            answer = answer_seconds / scale
             talk_seconds = self._draw(rng, config.talk_seconds)
+            if outcome == "completed" and answer_seconds > attributes["ring_timeout_seconds"]:
+                # Nobody picks up before the caller's ring timeout (the Timeout parameter).
+                outcome = "no-answer"
             call = SimCall(
                 sid=sid,
                 rng=rng,

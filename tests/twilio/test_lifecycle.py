@@ -137,3 +137,14 @@ def test_timelines_give_the_maximum_overlap(twilio_sim, twilio_callback_receiver
     assert max_overlap(calls, callback_contains="/status/overlap") == 3
     assert max_overlap(calls, to_numbers={"+972500000020", "+972500000029"}) == 1
     assert max_overlap(calls) == 3
+
+
+def test_answer_slower_than_the_ring_timeout_is_no_answer(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(answer_delay_seconds=25)
+
+    slow = _create(twilio_callback_receiver, tag="slow", ring_timeout_seconds=20)
+    patient = _create(twilio_callback_receiver, tag="patient", ring_timeout_seconds=30)
+    assert twilio_sim.wait_idle()
+
+    assert twilio_sim.call(slow.sid)["status"] == "no-answer"
+    assert twilio_sim.call(patient.sid)["status"] == "completed"

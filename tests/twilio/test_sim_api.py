@@ -225,3 +225,28 @@ def test_undecodable_number_is_an_invalid_number(twilio_sim):
 
     assert response.status_code == 400
     assert response.json()["code"] == 21211
+
+
+def test_get_methods_put_the_signed_parameters_in_the_query(twilio_sim, twilio_callback_receiver):
+    response = requests.post(
+        _calls_url(twilio_sim),
+        data={
+            "To": "+972501234567",
+            "From": SIM_FROM_NUMBER,
+            "Url": twilio_callback_receiver.url("/twiml?step=1"),
+            "Method": "GET",
+            "StatusCallback": twilio_callback_receiver.url("/status"),
+            "StatusCallbackMethod": "GET",
+        },
+        auth=_auth(twilio_sim),
+        timeout=5,
+    )
+    assert response.status_code == 201
+    assert twilio_sim.wait_idle()
+
+    [twiml] = twilio_callback_receiver.requests("/twiml")
+    [completed] = twilio_callback_receiver.requests("/status")
+    assert twiml.method == completed.method == "GET"
+    assert twiml.signature_valid and completed.signature_valid
+    assert "CallStatus=completed" in completed.path
+    assert "step=1&" in twiml.path
