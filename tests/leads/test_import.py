@@ -116,10 +116,10 @@ def test_invalid_email_and_blank_lines(business, media_root):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV"),
-        (b"PK\x03\x04\x14\x00\x06\x00", "not a CSV"),
-        (csv_bytes([["name", "email"], ["Dana", "d@example.com"]]), "no phone column"),
-        (b"", "no phone column"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "אינו קובץ טקסט CSV"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "אינו קובץ טקסט CSV"),
+        (csv_bytes([["name", "email"], ["Dana", "d@example.com"]]), "אין עמודת טלפון"),
+        (b"", "אין עמודת טלפון"),
     ],
 )
 def test_not_csv_or_no_phone_column_is_rejected_and_nothing_is_stored(business, media_root, content, message):
