@@ -5,6 +5,7 @@ updates the leads it created instead of duplicating them. A lead keeps the impor
 created it (delete_imported_leads removes exactly those).
 """
 
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from callcenter.models import BackgroundJob, Business
@@ -23,6 +24,7 @@ from leads.models import Lead, LeadImport
 from leads.phones import InvalidPhone, phone_normalize
 
 NAME_MAX_LENGTH = Lead._meta.get_field("name").max_length
+EMAIL_MAX_LENGTH = Lead._meta.get_field("email").max_length
 
 
 class RejectReason:
@@ -97,14 +99,14 @@ def _import_file(ctx: JobContext, lead_import: LeadImport, binary, *, encoding: 
 
     tally = _ImportTally()
     seen_rows: dict[str, int] = {}  # phone -> first row: duplicates within the file
-    batch: list[Lead] = []
+    batch: list[tuple[str, str, str, dict]] = []
     update_fields = _update_fields(layout)
     text = csv_files.open_text(binary, encoding=encoding)
     for row_number, cells in csv_files.data_rows(text, delimiter=delimiter):
         if not any(cell.strip() for cell in cells):
             continue  # blank line (spreadsheets often end with a few)
         tally.rows += 1
-        lead = _lead_from_row(ctx.business, lead_import, row_number, cells, layout, tally, seen_rows)
+        lead = _lead_from_row(row_number, cells, layout, tally, seen_rows)
         if lead is not None:
             batch.append(lead)
         if len(batch) >= settings.LEADS_IMPORT_BATCH_SIZE:
@@ -133,7 +135,8 @@ def _update_fields(layout: csv_files.CsvLayout) -> list[str]:
     return fields
 
 
-def _lead_from_row(business, lead_import, row_number, cells, layout, tally, seen_rows) -> Lead | None:
+def _lead_from_row(row_number, cells, layout, tally, seen_rows) -> tuple[str, str, str, dict] | None:
+    """(phone E.164, name, email, custom fields) of a good row; a bad row is tallied, None."""
     raw_phone, name, email, custom = csv_files.row_values(cells, layout)
     if not raw_phone:
         tally.reject(row_number, RejectReason.MISSING_PHONE, _("The phone is missing."))
@@ -155,6 +158,8 @@ def _lead_from_row(business, lead_import, row_number, cells, layout, tally, seen
     seen_rows[phone] = row_number
     if email:
         try:
+            if len(email) > EMAIL_MAX_LENGTH:
+                raise ValidationError("too long")
             validate_email(email)
         except ValidationError:
             tally.reject(row_number, RejectReason.INVALID_EMAIL, _("Not a valid email address."), email)
@@ -164,25 +169,18 @@ def _lead_from_row(business, lead_import, row_number, cells, layout, tally, seen
             row_number, RejectReason.NAME_TOO_LONG, _("The name is longer than %(max)d.") % {"max": NAME_MAX_LENGTH}
         )
         return None
-    return Lead(business=business, phone=phone, name=name, email=email, custom_fields=custom, lead_import=lead_import)
+    return (phone, name, email, custom)
 
 
 def _flush(ctx, lead_import, batch, update_fields, tally, *, done: int, total: int) -> None:
     if batch:
         with transaction.atomic():
-            # Which phones exist already tells created from updated. Imports of one
-            # business are serialised by the job guard; a lead added through the API in
-            # between is counted as created, which the upsert still handles correctly.
-            existing = Lead.objects.filter(business=lead_import.business_id, phone__in=[lead.phone for lead in batch])
-            existing_count = existing.count()
-            Lead.objects.bulk_create(
-                batch,
-                update_conflicts=True,
-                unique_fields=["business", "phone"],
-                update_fields=update_fields,
-            )
-        tally.updated += existing_count
-        tally.created += len(batch) - existing_count
+            if connection.vendor == "postgresql":
+                created, updated = _upsert_postgresql(lead_import, batch, update_fields)
+            else:
+                created, updated = _upsert_portable(lead_import, batch, update_fields)
+        tally.created += created
+        tally.updated += updated
     LeadImport.objects.filter(pk=lead_import.pk).update(
         rows_total=tally.rows,
         rows_created=tally.created,
@@ -194,3 +192,64 @@ def _flush(ctx, lead_import, batch, update_fields, tally, *, done: int, total: i
         {"import_id": lead_import.pk, "created": tally.created, "updated": tally.updated, "rejected": tally.rejected}
     )
     ctx.progress(done=min(done, total), total=total)
+
+
+def _upsert_postgresql(lead_import: LeadImport, batch, update_fields: list[str]) -> tuple[int, int]:
+    """COPY the batch into a temporary table, then one INSERT ... ON CONFLICT DO UPDATE.
+
+    COPY skips building and quoting a 5,000-row INSERT statement in Python, which is most
+    of what bulk_create costs; `xmax = 0` in RETURNING is true exactly for inserted rows,
+    so created and updated are counted by the database itself.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS lead_import_rows "
+            "(phone text, name text, email text, custom_fields jsonb)"
+        )
+        # Emptied per batch, not ON COMMIT: inside an outer transaction a batch ends at a
+        # savepoint, which would leave the previous batch's rows in the table.
+        cursor.execute("TRUNCATE lead_import_rows")
+        with cursor.cursor.copy("COPY lead_import_rows (phone, name, email, custom_fields) FROM STDIN") as copy:
+            for phone, name, email, custom in batch:
+                copy.write_row((phone, name, email, json.dumps(custom, ensure_ascii=False)))
+        # Column names from _update_fields' fixed list, never from the file.
+        assignments = ", ".join(f"{column} = EXCLUDED.{column}" for column in update_fields)
+        cursor.execute(
+            f"""
+            WITH upserted AS (
+                INSERT INTO leads (business_id, phone, name, email, custom_fields, status, do_not_call,
+                                   lead_import_id, created_at, updated_at)
+                SELECT %s, phone, name, email, custom_fields, %s, false, %s, now(), now()
+                FROM lead_import_rows
+                ON CONFLICT (business_id, phone) DO UPDATE SET {assignments}
+                RETURNING (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+            """,  # noqa: S608
+            [lead_import.business_id, Lead.Status.NEW, lead_import.pk],
+        )
+        created, updated = cursor.fetchone()
+    return created, updated
+
+
+def _upsert_portable(lead_import: LeadImport, batch, update_fields: list[str]) -> tuple[int, int]:
+    # Which phones exist already tells created from updated; imports of one business are
+    # serialised by the job guard.
+    existing = Lead.objects.filter(business=lead_import.business_id, phone__in=[row[0] for row in batch]).count()
+    Lead.objects.bulk_create(
+        [
+            Lead(
+                business_id=lead_import.business_id,
+                phone=phone,
+                name=name,
+                email=email,
+                custom_fields=custom,
+                lead_import=lead_import,
+            )
+            for phone, name, email, custom in batch
+        ],
+        update_conflicts=True,
+        unique_fields=["business", "phone"],
+        update_fields=update_fields,
+    )
+    return len(batch) - existing, existing

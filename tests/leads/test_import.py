@@ -116,10 +116,10 @@ def test_invalid_email_and_blank_lines(business, media_root):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV"),
-        (b"PK\x03\x04\x14\x00\x06\x00", "not a CSV"),
-        (csv_bytes([["name", "email"], ["Dana", "d@example.com"]]), "no phone column"),
-        (b"", "no phone column"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "אינו קובץ טקסט CSV"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "אינו קובץ טקסט CSV"),
+        (csv_bytes([["name", "email"], ["Dana", "d@example.com"]]), "אין עמודת טלפון"),
+        (b"", "אין עמודת טלפון"),
     ],
 )
 def test_not_csv_or_no_phone_column_is_rejected_and_nothing_is_stored(business, media_root, content, message):
@@ -138,3 +138,23 @@ def test_second_import_while_one_is_active_is_refused_and_its_file_not_kept(busi
     assert raised.value.extra == {"job_id": first.job_id, "status": "queued"}
     assert LeadImport.objects.count() == 1
     assert len(list((media_root / "lead_imports").rglob("*.csv"))) == 1
+
+
+def test_an_abandoned_import_drops_its_upload_and_a_new_import_can_start(
+    business, media_root, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    content = csv_bytes([["phone"], ["0507654321"]])
+    stale = imports.lead_import_start(business=business, uploaded_file=upload(content))
+    path = stale.job.payload["path"]
+    BackgroundJob.objects.filter(pk=stale.job_id).update(
+        status="running", heartbeat_at=timezone.now() - timedelta(minutes=11)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        fresh = imports.lead_import_start(business=business, uploaded_file=upload(content))
+    assert not default_storage.exists(path)
+    assert BackgroundJob.objects.get(pk=stale.job_id).status == "failed"
+    assert run_job(fresh.job_id).status == "succeeded"
