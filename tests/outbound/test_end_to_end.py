@@ -1,5 +1,6 @@
 """Whole runs against the local Twilio simulator, its callbacks arriving at a live server."""
 
+import signal
 import time
 from collections import Counter
 
@@ -9,7 +10,7 @@ from callcenter.models import BackgroundJob
 from callcenter.twilio_sim import max_overlap
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
-from tests.plugins.outbound import make_leads
+from tests.plugins.outbound import kill_cluster, make_leads, start_worker
 
 CallStatus = OutboundCallJob.Status
 
@@ -69,11 +70,21 @@ def assert_run_sound(run: OutboundCallRun, sim_calls: list[dict], phones: set[st
     callback_reorder_rate=0.1,
     callback_drop_rate=0.05,
 )
-def test_hundred_leads_with_callback_faults_never_exceed_three_and_all_finish(business, wired):
+def test_hundred_leads_with_callback_faults_never_exceed_three_and_all_finish(
+    business, wired, settings, live_server, tmp_path
+):
+    """Real django-q2 worker processes do the fills; callbacks land on the live server."""
+    settings.OUTBOUND_DISPATCH = "queue"
     leads = make_leads(business, 100)
     phones = {lead.phone for lead in leads}
-    run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
-    run = drive_until_finished(run, timeout=120)
+    worker = start_worker(
+        live_server=live_server, sim=wired, tmp_path=tmp_path, Q_WORKERS="3", OUTBOUND_DIAL_BACKOFF_SECONDS="0.2"
+    )
+    try:
+        run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
+        run = drive_until_finished(run, timeout=150)
+    finally:
+        kill_cluster(worker, signal.SIGTERM)
     assert_run_sound(run, wired.calls(), phones)
     assert max_overlap(wired.calls(), to_numbers=phones) == 3  # the cap was reached, never passed
     outcomes = Counter(OutboundCallJob.objects.filter(run=run).values_list("outcome", flat=True))

@@ -1,63 +1,17 @@
 """A django-q2 worker killed with SIGKILL in the middle of a run: the run still finishes
 (safety tick, reconciler, a restarted worker) and no lead is dialed twice."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 
 from callcenter.models import BackgroundJob
 from callcenter.twilio_sim import max_overlap
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
-from tests.plugins.outbound import make_leads
-
-PROJECT_DIR = Path(django_settings.BASE_DIR)
-
-
-def start_worker(*, live_server, sim, tmp_path) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "PUBLIC_BASE_URL": live_server.url,
-        "TWILIO_API_BASE_URL": sim.base_url,
-        "TWILIO_ACCOUNT_SID": sim.config.account_sid,
-        "TWILIO_AUTH_TOKEN": sim.config.auth_token,
-        "TWILIO_FROM_NUMBER": "+15005550006",
-        "TWILIO_CALLS_PER_SECOND": "20",
-        "OUTBOUND_DISPATCH": "queue",
-        "Q_WORKERS": "2",
-        "CALLCENTER_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)
-    # A session of its own, so the whole cluster (sentinel and workers) can be killed at once.
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=PROJECT_DIR,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def kill_cluster(process: subprocess.Popen, sig=signal.SIGKILL) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
+from tests.plugins.outbound import kill_cluster, make_leads, start_worker
 
 
 @pytest.mark.django_db(transaction=True)

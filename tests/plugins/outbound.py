@@ -1,11 +1,18 @@
 """pytest fixtures shared across the suite (outbound)."""
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings as django_settings
+from django.db import connection
 from django.utils import timezone
 
 from callcenter import twilio_gateway
@@ -143,3 +150,46 @@ def make_leads(business, count: int, *, do_not_call_every: int = 0, prefix: str 
         for index in range(count)
     ]
     return Lead.objects.bulk_create(leads)
+
+
+PROJECT_DIR = Path(django_settings.BASE_DIR)
+
+
+def start_worker(*, live_server, sim, tmp_path, **extra_env: str) -> subprocess.Popen:
+    """A django-q2 cluster (`manage.py qcluster`) on the test database, wired to the simulator."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "PUBLIC_BASE_URL": live_server.url,
+        "TWILIO_API_BASE_URL": sim.base_url,
+        "TWILIO_ACCOUNT_SID": sim.config.account_sid,
+        "TWILIO_AUTH_TOKEN": sim.config.auth_token,
+        "TWILIO_FROM_NUMBER": "+15005550006",
+        "TWILIO_CALLS_PER_SECOND": "20",
+        "OUTBOUND_DISPATCH": "queue",
+        "Q_WORKERS": "2",
+        "CALLCENTER_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    env.pop("REDIS_URL", None)
+    # A session of its own, so the whole cluster (sentinel and workers) can be killed at once.
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=PROJECT_DIR,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_cluster(process: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
