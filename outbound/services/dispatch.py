@@ -121,7 +121,10 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
         if run.status != RunStatus.RUNNING or not within_calling_hours(business=run.business, at=now):
             return []
         free_slots = [slot for slot in range(1, run.concurrency + 1) if slot not in used_slots]
-        return _claim_into(run=run, free_slots=free_slots, now=now)
+        claims = _claim_into(run=run, free_slots=free_slots, now=now)
+        if not claims and not active and not OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).exists():
+            run_finish(run=run, status=RunStatus.SUCCEEDED)  # the last queued leads were all skipped
+        return claims
 
 
 def _claim_into(*, run: OutboundCallRun, free_slots: list[int], now: datetime) -> list[Claim]:

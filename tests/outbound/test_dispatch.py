@@ -168,6 +168,13 @@ def test_do_not_call_leads_are_skipped_at_dial_time(business, fake_twilio):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_run_of_only_do_not_call_leads_ends_at_once(business, fake_twilio):
+    run = start_run(business, 2, do_not_call_every=1)
+    run.refresh_from_db()
+    assert run.status == OutboundCallRun.Status.SUCCEEDED and fake_twilio.calls == []
+
+
+@pytest.mark.django_db(transaction=True)
 def test_busy_is_retried_after_the_delay_without_holding_a_slot(business, fake_twilio, settings):
     settings.OUTBOUND_MAX_ATTEMPTS = 2
     settings.OUTBOUND_RETRY_DELAY_SECONDS = 600
