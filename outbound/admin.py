@@ -11,9 +11,11 @@ from django.views.decorators.http import require_POST
 
 from callcenter.admin_base import TenantScopedAdmin
 from callcenter.errors import ApplicationError
+from callcenter.models import Business
+from callcenter.tenancy import user_business_ids
 from leads.admin import LeadAdmin, admin_lead_selection, job_error_message
 from outbound import selectors, services
-from outbound.models import OutboundCallJob, OutboundCallRun
+from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
 
 
 @admin.action(description=_("Start calls"), permissions=["change"])
@@ -172,3 +174,14 @@ class OutboundCallJobAdmin(TenantScopedAdmin):
         if call.call_sid and call.answered_at:
             return format_html('<a href="/recordings/player/{}">{}</a>', call.call_sid, _("Listen"))
         return ""
+
+
+@admin.register(CallingHours)
+class CallingHoursAdmin(TenantScopedAdmin):
+    list_display = ["business", "start", "end"]
+    list_select_related = ["business"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "business" and not request.user.is_superuser:
+            kwargs["queryset"] = Business.objects.filter(pk__in=user_business_ids(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -203,6 +203,22 @@ class CallEvent(models.Model):
         return f"{self.call_sid} {self.kind} #{self.sequence_number} {self.call_status}"
 
 
+class CallingHours(models.Model):
+    """A business's own calling hours, in its time zone; without a row the settings apply."""
+
+    business = models.OneToOneField(Business, on_delete=models.CASCADE, related_name="calling_hours")
+    start = models.TimeField(_("calls from"))
+    end = models.TimeField(_("calls until"), help_text=_("Earlier than the start means until the next day."))
+
+    class Meta:
+        db_table = "outbound_calling_hours"
+        verbose_name = _("calling hours")
+        verbose_name_plural = _("calling hours")
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
 class DialPacer(models.Model):
     """The account's single dial pacing row: the earliest time the next calls.create may go out.
 

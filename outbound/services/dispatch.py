@@ -23,7 +23,7 @@ from django_q.tasks import async_task
 from callcenter import twilio_gateway
 from callcenter.models import BackgroundJob
 from callcenter.services import background_job_finish
-from outbound.models import DialPacer, OutboundCallJob, OutboundCallRun
+from outbound.models import CallingHours, DialPacer, OutboundCallJob, OutboundCallRun
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
         # and taking them is one step; pause / resume / cancel take the same lock.
         run = (
             OutboundCallRun.objects.select_for_update(of=("self",))
-            .select_related("business", "background_job")
+            .select_related("business__calling_hours", "background_job")
             .filter(pk=run_id)
             .first()
         )
@@ -210,8 +210,16 @@ def run_finish(*, run: OutboundCallRun, status: str, message: str = "") -> None:
 
 
 def within_calling_hours(*, business, at: datetime) -> bool:
-    """Whether `at` falls inside the calling hours in the business's own time zone."""
-    start, end = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
+    """Whether `at` falls inside the calling hours in the business's own time zone: its own
+    CallingHours if it has them, otherwise OUTBOUND_CALLING_HOURS_START/END (unset: always)."""
+    try:
+        own = business.calling_hours  # loaded with the run by the filler's select_related
+    except CallingHours.DoesNotExist:
+        own = None
+    if own is not None:
+        start, end = own.start.strftime("%H:%M"), own.end.strftime("%H:%M")
+    else:
+        start, end = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
     if not start or not end:
         return True
     local = at.astimezone(ZoneInfo(business.time_zone or settings.TIME_ZONE)).strftime("%H:%M")

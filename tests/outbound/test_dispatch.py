@@ -3,6 +3,7 @@
 import threading
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -11,7 +12,7 @@ from django.utils import timezone
 from callcenter import twilio_gateway
 from callcenter.models import BackgroundJob
 from outbound import services
-from outbound.models import OutboundCallJob, OutboundCallRun
+from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
 from tests.plugins.outbound import make_leads
 
 CallStatus = OutboundCallJob.Status
@@ -196,7 +197,7 @@ def test_busy_is_retried_after_the_delay_without_holding_a_slot(business, fake_t
 
 @pytest.mark.django_db(transaction=True)
 def test_outside_calling_hours_nothing_is_dialed(business, fake_twilio, settings):
-    now_local = timezone.localtime(timezone.now(), timezone=__import__("zoneinfo").ZoneInfo(business.time_zone))
+    now_local = timezone.localtime(timezone.now(), timezone=ZoneInfo(business.time_zone))
     settings.OUTBOUND_CALLING_HOURS_START = (now_local + timedelta(hours=1)).strftime("%H:%M")
     settings.OUTBOUND_CALLING_HOURS_END = (now_local + timedelta(hours=2)).strftime("%H:%M")
     run = start_run(business, 3)
@@ -205,6 +206,22 @@ def test_outside_calling_hours_nothing_is_dialed(business, fake_twilio, settings
     settings.OUTBOUND_CALLING_HOURS_END = (now_local + timedelta(hours=1)).strftime("%H:%M")
     services.run_fill_slots(run_id=run.pk)
     assert len(fake_twilio.calls) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_business_own_calling_hours_apply_in_its_time_zone(business, fake_twilio):
+    business.time_zone = "America/New_York"
+    business.save()
+    local = timezone.localtime(timezone.now(), timezone=ZoneInfo("America/New_York"))
+    hours = CallingHours.objects.create(
+        business=business, start=(local + timedelta(hours=2)).time(), end=(local + timedelta(hours=3)).time()
+    )
+    run = start_run(business, 2)
+    assert fake_twilio.calls == []
+    hours.start, hours.end = (local - timedelta(minutes=5)).time(), (local + timedelta(minutes=55)).time()
+    hours.save()
+    services.run_fill_slots(run_id=run.pk)
+    assert len(fake_twilio.calls) == 2
 
 
 @pytest.mark.django_db(transaction=True)
