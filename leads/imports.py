@@ -18,10 +18,11 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from callcenter.models import BackgroundJob, Business
-from callcenter.services import JobContext, background_job_start
+from callcenter.services import JobContext, JobInterrupted, background_job_start
 from leads import csv_files
 from leads.models import Lead, LeadImport
 from leads.phones import InvalidPhone, phone_normalize
+from leads.services import skip_commit_flush_wait
 
 NAME_MAX_LENGTH = Lead._meta.get_field("name").max_length
 EMAIL_MAX_LENGTH = Lead._meta.get_field("email").max_length
@@ -173,25 +174,32 @@ def _lead_from_row(row_number, cells, layout, tally, seen_rows) -> tuple[str, st
 
 
 def _flush(ctx, lead_import, batch, update_fields, tally, *, done: int, total: int) -> None:
-    if batch:
-        with transaction.atomic():
+    """Upsert a batch; its counts, the import's report and the heartbeat commit with it."""
+    stop: JobInterrupted | None = None
+    with transaction.atomic():
+        skip_commit_flush_wait()
+        if batch:
             if connection.vendor == "postgresql":
                 created, updated = _upsert_postgresql(lead_import, batch, update_fields)
             else:
                 created, updated = _upsert_portable(lead_import, batch, update_fields)
-        tally.created += created
-        tally.updated += updated
-    LeadImport.objects.filter(pk=lead_import.pk).update(
-        rows_total=tally.rows,
-        rows_created=tally.created,
-        rows_updated=tally.updated,
-        rows_rejected=tally.rejected,
-        errors=tally.errors,
-    )
-    ctx.result.update(
-        {"import_id": lead_import.pk, "created": tally.created, "updated": tally.updated, "rejected": tally.rejected}
-    )
-    ctx.progress(done=min(done, total), total=total)
+            tally.created += created
+            tally.updated += updated
+        LeadImport.objects.filter(pk=lead_import.pk).update(
+            rows_total=tally.rows,
+            rows_created=tally.created,
+            rows_updated=tally.updated,
+            rows_rejected=tally.rejected,
+            errors=tally.errors,
+        )
+        counts = {"created": tally.created, "updated": tally.updated, "rejected": tally.rejected}
+        ctx.result.update({"import_id": lead_import.pk, **counts})
+        try:
+            ctx.progress(done=min(done, total), total=total)
+        except JobInterrupted as interrupted:
+            stop = interrupted
+    if stop is not None:
+        raise stop
 
 
 def _upsert_postgresql(lead_import: LeadImport, batch, update_fields: list[str]) -> tuple[int, int]:

@@ -1,12 +1,19 @@
-"""Phone numbers are stored in E.164; any way a person writes one is accepted."""
+"""Phone numbers are stored in E.164; any way a person writes one is accepted.
+
+`phonenumbers.parse` is most of an import's cost (~20-35 µs a number). The common shapes,
+a national number of the default region (050-765 4321) or its international form
+(+972 50 765 4321), are built directly from the region's metadata and only validated (~4 µs);
+anything else, and anything the shortcut does not find valid, goes through `parse`.
+"""
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
 
 _NOT_DIALABLE = re.compile(r"[^\d+]")
-# Spacing people put in numbers; parsing the bare digits is about twice as fast.
+# Spacing people put in numbers.
 _SEPARATORS = re.compile(r"[\s\-().]")
 _BARE_NUMBER = re.compile(r"\+?\d{4,17}")
 
@@ -22,11 +29,10 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
         raise InvalidPhone("empty")
     region = region or settings.LEADS_DEFAULT_REGION
     bare = _SEPARATORS.sub("", text)
-    if bare != text and _BARE_NUMBER.fullmatch(bare):
-        number = _valid_or_none(bare, region)
-        if number is not None:
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    # The text as written (e.g. "+972 (0)50...", where dropping the parentheses changes it).
+    if _BARE_NUMBER.fullmatch(bare):
+        shortcut = _regional_e164(bare, region)
+        if shortcut is not None:
+            return shortcut
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as error:
@@ -36,12 +42,42 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _valid_or_none(text: str, region: str):
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+@lru_cache(maxsize=32)
+def _region_rules(region: str):
+    """(country code, national prefix, international prefix pattern) when the region's
+    rules are simple enough for the shortcut, else None."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or not metadata.national_prefix or not metadata.international_prefix:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    national_prefix = metadata.national_prefix
+    # A region that rewrites national numbers while parsing (a pattern, a transform rule)
+    # is left to `parse`.
+    if metadata.national_prefix_transform_rule or metadata.national_prefix_for_parsing not in (None, national_prefix):
+        return None
+    return metadata.country_code, national_prefix, re.compile(metadata.international_prefix)
+
+
+def _regional_e164(bare: str, region: str) -> str | None:
+    rules = _region_rules(region)
+    if rules is None:
+        return None
+    country_code, national_prefix, international_prefix = rules
+    if bare.startswith("+"):
+        code = str(country_code)
+        if not bare.startswith(code, 1):
+            return None
+        national = bare[1 + len(code) :]
+    else:
+        # "00..." / "012..." dial abroad; only the national prefix followed by the number is ours.
+        if international_prefix.match(bare) or not bare.startswith(national_prefix):
+            return None
+        national = bare[len(national_prefix) :]
+    if not national or national[0] == "0":
+        return None
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    if not phonenumbers.is_valid_number_for_region(number, region):
+        return None
+    return f"+{country_code}{national}"
 
 
 def phone_normalize_or_none(raw: str) -> str | None:

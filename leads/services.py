@@ -309,7 +309,7 @@ def _run_in_batches(ctx: JobContext, queryset, *, counters: dict, apply_batch) -
         stop: JobInterrupted | None = None
         try:
             with transaction.atomic():
-                _relax_commit_durability()
+                skip_commit_flush_wait()
                 for key, increment in apply_batch(lead_ids).items():
                     result[key] += increment
                 try:
@@ -326,10 +326,11 @@ def _run_in_batches(ctx: JobContext, queryset, *, counters: dict, apply_batch) -
     return result
 
 
-def _relax_commit_durability() -> None:
+def skip_commit_flush_wait() -> None:
     """Don't wait for this transaction's WAL flush (PostgreSQL; ~half of a small batch's
-    time). A crash may lose the last batches committed, never part of one: the lost batch
-    and its progress vanish together and the job, recovered as stale, redoes them."""
+    time). A crash may lose the last batches committed, never part of one: a lost batch
+    and its progress vanish together; the replacement of a bulk job recovered as stale
+    walks what is left, and an import is safe to run again."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
