@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
@@ -94,18 +94,12 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
         if not run.is_active:
             _cancel_queued_calls(run=run, now=now)
             return []
-        status_slots = (
-            OutboundCallJob.objects.filter(run=run).values("status", "slot").annotate(n=Count("id")).order_by()
-        )
-        counts: dict[str, int] = {}
-        used_slots = set()
-        for row in status_slots:
-            counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
-            if row["status"] in ACTIVE:
-                used_slots.add(row["slot"])
-        active = sum(counts.get(status, 0) for status in ACTIVE)
-        queued = counts.get(CallStatus.QUEUED, 0)
-        _heartbeat(run=run, now=now, done=run.total_leads - active - queued)
+        # Only the active calls and whether any is queued: a fill stays cheap however many
+        # leads the run has.
+        used_slots = set(OutboundCallJob.objects.filter(run=run, status__in=ACTIVE).values_list("slot", flat=True))
+        active = len(used_slots)
+        queued = OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).exists()
+        _heartbeat(run=run, now=now)
         if run.cancel_requested_at is None and run.background_job.cancel_requested_at is not None:
             # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
             run.cancel_requested_at = now
@@ -180,12 +174,13 @@ def _claim_into(*, run: OutboundCallRun, free_slots: list[int], now: datetime) -
     return claims
 
 
-def _heartbeat(*, run: OutboundCallRun, now: datetime, done: int) -> None:
+def _heartbeat(*, run: OutboundCallRun, now: datetime) -> None:
     job = run.background_job
     if job.heartbeat_at > now - HEARTBEAT_EVERY:
         return
+    done = OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.FINAL_STATUSES).count()
     BackgroundJob.objects.filter(pk=job.pk, status__in=BackgroundJob.ACTIVE_STATUSES).update(
-        heartbeat_at=now, progress_done=max(done, 0), progress_total=run.total_leads
+        heartbeat_at=now, progress_done=done, progress_total=run.total_leads
     )
 
 
