@@ -10,10 +10,11 @@ Creates a scratch database `<DATABASE_URL's database>_bench`, then:
    business, all started at once. Prints calls/s, webhook latency p50/p99 (gunicorn's own
    request time of /webhooks/twilio/call-status) and cap violations (runs whose calls
    overlapped more than their concurrency in the simulator's timelines; must be 0).
-2. per call, in one process: SQL statements and database time per placed call of a whole run.
+2. per call, single-threaded through our services (calls.create answered locally, no
+   network): time and SQL statements per call of a whole run.
 3. baseline: a minimal raw-psycopg loop doing the same state changes per call on the same
    tables (claim under the run lock, store the SID, two callbacks with an event row each,
-   release), single-threaded: statements and database time per call. Ratios 2 / 3 are printed.
+   release), single-threaded: time and statements per call. Ratios 2 / 3 are printed.
 """
 
 import argparse
@@ -225,44 +226,57 @@ class StatementCounter:
         utils.CursorWrapper._execute_with_wrappers = self._original
 
 
-def bench_statements(args, sim) -> dict:
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+def bench_statements(args) -> dict:
+    """Our whole per-call path, single-threaded like the baseline: claim, dial, two status
+    callbacks through the webhook service, release and the next claim (fills inline on
+    commit). calls.create is answered locally, so only our code and the database are timed."""
+    import uuid
 
+    from django.conf import settings
+    from django.utils import timezone
+
+    from callcenter import twilio_gateway
     from callcenter.services import business_create
     from outbound import services
     from outbound.models import OutboundCallRun
 
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format, *args):
-            pass
+    placed: list[tuple[str, int, int]] = []
 
-    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
-    server.set_app(WSGIHandler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    def call_create(*, to, status_callback_url, **_options):
+        query = dict(part.split("=") for part in status_callback_url.split("?", 1)[1].split("&"))
+        sid = f"CA{uuid.uuid4().hex}"
+        placed.append((sid, int(query["job_id"]), int(query["claim"])))
+        return twilio_gateway.CallInfo(sid, "queued", to, "+15005550006", None, None, None, None, timezone.now())
+
+    original_create = twilio_gateway.call_create
+    twilio_gateway.call_create = call_create
     settings.OUTBOUND_DISPATCH = "inline"
-    # Slower calls here: callbacks of one call then arrive apart, as they do from Twilio, and the
-    # database time measures work rather than waits for the row lock of a call.
-    sim.configure(time_scale=args.statement_time_scale)
-    placed_before = len(sim.calls())
-    business = business_create(name="Bench statements")
+    business = business_create(name="Bench per call")
     make_run_leads(business, args.statement_leads, prefix="+97254999")
     try:
         with StatementCounter() as counter:
+            started = time.perf_counter()
             run = services.outbound_run_start(business=business, selection={"filter": {}})
-            counter.ignored_thread = threading.current_thread()
-            deadline = time.monotonic() + args.timeout
-            while time.monotonic() < deadline:
-                if not OutboundCallRun.objects.filter(pk=run.pk, status__in=OutboundCallRun.ACTIVE_STATUSES).exists():
-                    break
-                time.sleep(0.05)
+            answered = 0
+            while answered < len(placed):
+                sid, job_id, claim = placed[answered]
+                answered += 1
+                for sequence, status in enumerate(("in-progress", "completed")):
+                    params = {"CallSid": sid, "CallStatus": status, "SequenceNumber": str(sequence + 1)}
+                    services.call_status_callback_record(job_id=job_id, claim_number=claim, params=params)
+            seconds = time.perf_counter() - started
     finally:
-        server.shutdown()
+        twilio_gateway.call_create = original_create
         settings.OUTBOUND_DISPATCH = "queue"
-    calls = len(sim.calls()) - placed_before
-    return {"calls": calls, "statements": counter.count, "db_seconds": counter.seconds, "top": counter.by_shape}
+    run.refresh_from_db()
+    assert run.status == OutboundCallRun.Status.SUCCEEDED, run.status
+    return {
+        "calls": len(placed),
+        "statements": counter.count,
+        "db_seconds": counter.seconds,
+        "seconds": seconds,
+        "top": counter.by_shape,
+    }
 
 
 # --- 3. the raw-psycopg baseline --------------------------------------------------------------
@@ -340,7 +354,7 @@ def bench_baseline(args) -> dict:
                         (status, slot, job_id),
                     )
         seconds = time.perf_counter() - started
-    return {"calls": count, "statements": statements, "db_seconds": seconds}
+    return {"calls": count, "statements": statements, "db_seconds": seconds, "seconds": seconds}
 
 
 def main() -> None:
@@ -351,7 +365,6 @@ def main() -> None:
     parser.add_argument("--q-workers", type=int, default=2)
     parser.add_argument("--time-scale", type=float, default=200.0)
     parser.add_argument("--statement-leads", type=int, default=60)
-    parser.add_argument("--statement-time-scale", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE of every process")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
@@ -394,7 +407,7 @@ def main() -> None:
     django.setup()
     try:
         system = bench_system(args, sim)
-        ours = bench_statements(args, sim)
+        ours = bench_statements(args)
         baseline = bench_baseline(args)
     finally:
         sim.stop()
@@ -407,19 +420,20 @@ def main() -> None:
     print(f"  run statuses          {system['run_statuses']}")
     print(f"  status webhooks       {system['webhooks']}: p50 {system['p50_ms']:.1f} ms, p99 {system['p99_ms']:.1f} ms")
     print(f"  cap violations        {system['violations']} (runs whose sim timelines overlapped > concurrency)")
-    our_statements = ours["statements"] / max(ours["calls"], 1)
-    our_db_ms = 1000 * ours["db_seconds"] / max(ours["calls"], 1)
+    our_statements = ours["statements"] / ours["calls"]
+    our_ms = 1000 * ours["seconds"] / ours["calls"]
+    our_db_ms = 1000 * ours["db_seconds"] / ours["calls"]
     base_statements = baseline["statements"] / baseline["calls"]
-    base_db_ms = 1000 * baseline["db_seconds"] / baseline["calls"]
+    base_ms = 1000 * baseline["seconds"] / baseline["calls"]
+    print(f"per call, single-threaded (one run of {args.statement_leads} leads; claim, dial, 2 callbacks, release):")
     print(
-        f"per call (one run of {args.statement_leads} leads, inline fills, in one process, "
-        f"sim time scale {args.statement_time_scale:g}):"
+        f"  ours                  {our_ms:.2f} ms ({our_db_ms:.2f} ms in SQL statements), "
+        f"{our_statements:.1f} statements"
     )
-    print(f"  ours                  {our_statements:.1f} SQL statements, {our_db_ms:.2f} ms in the database")
-    print(f"  raw-psycopg baseline  {base_statements:.1f} SQL statements, {base_db_ms:.2f} ms")
+    print(f"  raw-psycopg baseline  {base_ms:.2f} ms, {base_statements:.1f} statements")
     print(
-        f"  ratio ours/baseline   statements {our_statements / base_statements:.2f}x, "
-        f"database time {our_db_ms / base_db_ms:.2f}x (target <= 3x)"
+        f"  ratio ours/baseline   time {our_ms / base_ms:.2f}x (target <= 3x), "
+        f"statements {our_statements / base_statements:.2f}x"
     )
     for shape, seconds in ours["top"].most_common(args.top):
         print(f"  {1000 * seconds / max(ours['calls'], 1):7.2f} ms/call  {shape}")
