@@ -1,0 +1,320 @@
+"""The one place the project talks to Twilio.
+
+Every call goes through the real ``twilio`` client (or, for recording media, ``requests``)
+with the credentials, base URL and timeout of the settings. With ``TWILIO_API_BASE_URL``
+set, the client's API domain points there instead of https://api.twilio.com, which is how
+the local simulator stands in for Twilio. Failures are classified so callers can decide:
+``RetryableTwilioError`` (rate limit, Twilio-side 5xx, timeouts, connection errors) is worth
+trying again later, ``PermanentTwilioError`` (invalid number, other 4xx) is not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+from django.conf import settings
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+TWILIO_API_DEFAULT_BASE_URL = "https://api.twilio.com"
+STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+RECORDING_FORMATS = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
+RATE_LIMIT_CODE = 20429
+
+# twilio-python prefixes the API's message with what it was doing ("Unable to create record: ").
+_CLIENT_MESSAGE_PREFIX = re.compile(r"^Unable to [a-z ]+: ")
+
+
+class TwilioGatewayError(Exception):
+    """A Twilio request failed; ``code`` and ``message`` are Twilio's own when it answered."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        return " | ".join(parts)
+
+
+class RetryableTwilioError(TwilioGatewayError):
+    """Rate limited (429 / 20429), Twilio-side 5xx, timeout or connection failure."""
+
+    retryable = True
+
+
+class PermanentTwilioError(TwilioGatewayError):
+    """Invalid or unreachable number, bad credentials, unknown resource and other 4xx."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    sid: str
+    status: str
+    to: str
+    from_: str
+    duration: int | None
+    answered_by: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    date_created: datetime | None
+
+
+@dataclass
+class RecordingMedia:
+    content_type: str
+    content_length: int | None
+    chunks: Iterator[bytes]
+
+
+def public_url(path: str) -> str:
+    """The absolute URL Twilio reaches ``path`` of this project at (callbacks, TwiML)."""
+    return settings.PUBLIC_BASE_URL.rstrip("/") + "/" + path.lstrip("/")
+
+
+def api_base_url() -> str:
+    return (settings.TWILIO_API_BASE_URL or TWILIO_API_DEFAULT_BASE_URL).rstrip("/")
+
+
+# --- client -------------------------------------------------------------------------------
+
+_clients = threading.local()
+
+
+def _client() -> Client:
+    """One client per thread and per configuration: requests sessions are not shared across
+    threads, and tests (or a settings change) get a fresh client for new credentials."""
+    key = (
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        settings.TWILIO_API_BASE_URL,
+        float(settings.TWILIO_TIMEOUT_SECONDS),
+    )
+    cached = getattr(_clients, "entry", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if not settings.TWILIO_ACCOUNT_SID or not settings.TWILIO_AUTH_TOKEN:
+        raise PermanentTwilioError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set")
+    client = Client(
+        username=settings.TWILIO_ACCOUNT_SID,
+        password=settings.TWILIO_AUTH_TOKEN,
+        account_sid=settings.TWILIO_ACCOUNT_SID,
+        http_client=TwilioHttpClient(timeout=float(settings.TWILIO_TIMEOUT_SECONDS)),
+    )
+    if settings.TWILIO_API_BASE_URL:
+        # Every v2010 resource URL is built from the API domain's base_url. Edge/region
+        # settings from the environment would rewrite that host, so they are cleared.
+        client.api.base_url = api_base_url()
+        client.edge = None
+        client.region = None
+    _clients.entry = (key, client)
+    return client
+
+
+def _account():
+    return _client().api.v2010.account
+
+
+# --- error classification -----------------------------------------------------------------
+
+
+def _classify(http_status: int | None, code: int | None, message: str) -> TwilioGatewayError:
+    retryable = code == RATE_LIMIT_CODE or http_status == 429 or (http_status is not None and http_status >= 500)
+    error_class = RetryableTwilioError if retryable else PermanentTwilioError
+    return error_class(message, code=code, http_status=http_status)
+
+
+def _from_twilio_exception(exc: Exception) -> TwilioGatewayError:
+    if isinstance(exc, TwilioRestException):
+        message = _CLIENT_MESSAGE_PREFIX.sub("", str(exc.msg or ""), count=1)
+        code = exc.code if exc.code != exc.status else None
+        return _classify(exc.status, code, message)
+    if isinstance(exc, TwilioServiceException):
+        return _classify(exc.status, exc.code, exc.detail or exc.title)
+    return PermanentTwilioError(str(exc))
+
+
+def _from_transport_exception(exc: requests.RequestException) -> RetryableTwilioError:
+    if isinstance(exc, requests.Timeout):
+        return RetryableTwilioError(
+            f"Twilio did not answer within {settings.TWILIO_TIMEOUT_SECONDS}s: {exc}", code=None, http_status=None
+        )
+    return RetryableTwilioError(f"Could not reach Twilio: {exc}", code=None, http_status=None)
+
+
+@contextmanager
+def _translated_errors():
+    try:
+        yield
+    except requests.RequestException as exc:
+        raise _from_transport_exception(exc) from exc
+    except (TwilioRestException, TwilioServiceException, TwilioException) as exc:
+        raise _from_twilio_exception(exc) from exc
+
+
+def _error_from_response(response: requests.Response) -> TwilioGatewayError:
+    code = None
+    message = response.reason or f"HTTP {response.status_code}"
+    try:
+        payload = json.loads(response.content or b"{}")
+    except ValueError:
+        payload = {}
+    if isinstance(payload, dict):
+        code = payload.get("code") if isinstance(payload.get("code"), int) else None
+        message = payload.get("message") or payload.get("detail") or message
+    return _classify(response.status_code, code, message)
+
+
+# --- calls --------------------------------------------------------------------------------
+
+
+def _int_or_none(value) -> int | None:
+    if value in (None, ""):
+        return None
+    return int(value)
+
+
+def _call_info(instance) -> CallInfo:
+    return CallInfo(
+        sid=instance.sid,
+        status=str(instance.status),
+        to=instance.to,
+        from_=instance._from,
+        duration=_int_or_none(instance.duration),
+        answered_by=instance.answered_by or None,
+        start_time=instance.start_time,
+        end_time=instance.end_time,
+        date_created=instance.date_created,
+    )
+
+
+def call_create(
+    *,
+    to: str,
+    twiml_url: str,
+    status_callback_url: str,
+    from_number: str | None = None,
+    record: bool = False,
+    recording_status_callback_url: str | None = None,
+    machine_detection: bool = False,
+    ring_timeout_seconds: int = 30,
+) -> CallInfo:
+    """Start an outbound call. Twilio fetches ``twiml_url`` on answer and POSTs the status
+    events initiated, ringing, answered and completed to ``status_callback_url``."""
+    options = {}
+    if record:
+        options["record"] = True
+        if recording_status_callback_url:
+            options["recording_status_callback"] = recording_status_callback_url
+            options["recording_status_callback_method"] = "POST"
+            options["recording_status_callback_event"] = ["completed"]
+    if machine_detection:
+        options["machine_detection"] = "Enable"
+    with _translated_errors():
+        instance = _account().calls.create(
+            to=to,
+            from_=from_number or settings.TWILIO_FROM_NUMBER,
+            url=twiml_url,
+            method="POST",
+            status_callback=status_callback_url,
+            status_callback_method="POST",
+            status_callback_event=list(STATUS_CALLBACK_EVENTS),
+            timeout=ring_timeout_seconds,
+            **options,
+        )
+    return _call_info(instance)
+
+
+def call_fetch(*, call_sid: str) -> CallInfo:
+    with _translated_errors():
+        instance = _account().calls(call_sid).fetch()
+    return _call_info(instance)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def calls_list(*, to: str, started_after: datetime, started_before: datetime | None = None) -> list[CallInfo]:
+    """Calls to ``to`` created or started in the window. Twilio filters StartTime by day at
+    best, and calls still queued have no start time, so the window is applied here exactly."""
+    with _translated_errors():
+        instances = _account().calls.list(
+            to=to,
+            start_time_after=started_after,
+            start_time_before=started_before,
+        )
+    after = _aware(started_after)
+    before = _aware(started_before) if started_before else None
+    result = []
+    for instance in instances:
+        info = _call_info(instance)
+        moment = info.start_time or info.date_created
+        if moment is None or moment < after or (before is not None and moment > before):
+            continue
+        result.append(info)
+    return result
+
+
+# --- recordings ---------------------------------------------------------------------------
+
+
+def recording_media_url(*, recording_sid: str, fmt: str = "mp3") -> str:
+    return f"{api_base_url()}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Recordings/{recording_sid}.{fmt}"
+
+
+def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    try:
+        for chunk in response.iter_content(chunk_size=chunk_size):
+            if chunk:
+                yield chunk
+    except requests.RequestException as exc:
+        raise _from_transport_exception(exc) from exc
+
+
+@contextmanager
+def recording_media(*, recording_sid: str, fmt: str = "mp3", chunk_size: int = 64 * 1024) -> Iterator[RecordingMedia]:
+    """Stream a recording's audio. Only ``chunk_size`` bytes are held at a time; the
+    connection closes when the block exits. A 404 is permanent (http_status 404): callers
+    that expect a recording not yet processed may retry it."""
+    if fmt not in RECORDING_FORMATS:
+        raise ValueError(f"unsupported recording format {fmt!r}; use one of {sorted(RECORDING_FORMATS)}")
+    if not settings.TWILIO_ACCOUNT_SID or not settings.TWILIO_AUTH_TOKEN:
+        raise PermanentTwilioError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set")
+    timeout = float(settings.TWILIO_TIMEOUT_SECONDS)
+    try:
+        response = requests.get(
+            recording_media_url(recording_sid=recording_sid, fmt=fmt),
+            auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
+            stream=True,
+            timeout=(timeout, timeout),
+        )
+    except requests.RequestException as exc:
+        raise _from_transport_exception(exc) from exc
+    with response:
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        length = response.headers.get("Content-Length")
+        yield RecordingMedia(
+            content_type=response.headers.get("Content-Type") or RECORDING_FORMATS[fmt],
+            content_length=int(length) if length and length.isdigit() else None,
+            chunks=_chunks(response, chunk_size),
+        )

@@ -1,0 +1,44 @@
+"""Authentication of requests Twilio makes to us (status callbacks, TwiML fetches)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from twilio.request_validator import RequestValidator
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "HTTP_X_TWILIO_SIGNATURE"
+
+
+def signed_url(request: HttpRequest) -> str:
+    """The URL Twilio signed: the public address it was given, not the host Django sees,
+    which differs behind a proxy or tunnel."""
+    return settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
+
+
+def twilio_signature_is_valid(request: HttpRequest) -> bool:
+    signature = request.META.get(SIGNATURE_HEADER, "")
+    if not signature or not settings.TWILIO_AUTH_TOKEN:
+        return False
+    params = request.POST if request.method == "POST" else {}
+    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(signed_url(request), params, signature)
+
+
+def twilio_signature_required(view_func):
+    """Let a request reach the view only when its X-Twilio-Signature is Twilio's signature of
+    PUBLIC_BASE_URL + path + query and the POST parameters, made with TWILIO_AUTH_TOKEN.
+    Anything else answers 403 before the view runs, so nothing is recorded."""
+
+    @functools.wraps(view_func)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not twilio_signature_is_valid(request):
+            logger.warning("rejected Twilio webhook with a missing or invalid signature: %s", request.path)
+            return HttpResponseForbidden("Invalid Twilio signature")
+        return view_func(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)

@@ -1,0 +1,125 @@
+"""The real twilio client against the simulator: calls, their signed callbacks, timelines."""
+
+import pytest
+
+from callcenter import twilio_gateway
+from callcenter.twilio_sim import max_overlap
+
+LEAD_NUMBER = "+972501234567"
+
+
+def _create(receiver, *, to=LEAD_NUMBER, tag="run", **options):
+    return twilio_gateway.call_create(
+        to=to,
+        twiml_url=receiver.url(f"/twiml?{tag}"),
+        status_callback_url=receiver.url(f"/status/{tag}"),
+        **options,
+    )
+
+
+def test_call_created_through_real_client_reaches_simulator(twilio_sim, twilio_callback_receiver):
+    info = _create(twilio_callback_receiver)
+
+    assert info.sid.startswith("CA")
+    assert info.status == "queued"
+    assert info.to == LEAD_NUMBER
+    sim_call = twilio_sim.call(info.sid)
+    assert sim_call is not None
+    assert sim_call["status_callback"] == twilio_callback_receiver.url("/status/run")
+    assert sim_call["status_callback_events"] == ["answered", "completed", "initiated", "ringing"]
+
+
+def test_completed_call_sends_signed_callbacks_in_sequence(twilio_sim, twilio_callback_receiver):
+    info = _create(twilio_callback_receiver)
+
+    callbacks = twilio_callback_receiver.wait_for(4, "/status/")
+    assert twilio_sim.wait_idle()
+
+    assert [c.params["CallStatus"] for c in callbacks] == ["initiated", "ringing", "in-progress", "completed"]
+    assert [int(c.params["SequenceNumber"]) for c in callbacks] == [0, 1, 2, 3]
+    assert all(c.signature_valid for c in callbacks)
+    assert {c.params["CallSid"] for c in callbacks} == {info.sid}
+    assert callbacks[-1].params["CallDuration"] == "10"
+    assert all(c.params["Timestamp"] and c.params["To"] == LEAD_NUMBER for c in callbacks)
+    assert "AnsweredBy" not in callbacks[-1].params
+    # The TwiML was fetched (signed, POST) when the call was answered, before the answered callback.
+    twiml = twilio_callback_receiver.requests("/twiml")
+    assert len(twiml) == 1
+    assert twiml[0].signature_valid
+    assert twiml[0].received_at <= callbacks[2].received_at
+
+
+def test_fetch_reports_the_final_state(twilio_sim, twilio_callback_receiver):
+    info = _create(twilio_callback_receiver)
+    assert twilio_sim.wait_idle()
+
+    fetched = twilio_gateway.call_fetch(call_sid=info.sid)
+
+    assert fetched.status == "completed"
+    assert fetched.duration == 10
+    assert fetched.start_time is not None
+    assert fetched.end_time >= fetched.start_time
+
+
+def test_unanswered_outcomes_end_with_their_status(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(outcomes_by_number={"+972500000001": "busy", "+972500000002": "no-answer"})
+    busy = _create(twilio_callback_receiver, to="+972500000001", tag="busy")
+    no_answer = _create(twilio_callback_receiver, to="+972500000002", tag="noanswer", ring_timeout_seconds=20)
+
+    assert twilio_sim.wait_idle()
+
+    busy_statuses = [c.params["CallStatus"] for c in twilio_callback_receiver.requests("/status/busy")]
+    no_answer_statuses = [c.params["CallStatus"] for c in twilio_callback_receiver.requests("/status/noanswer")]
+    assert busy_statuses == ["initiated", "ringing", "busy"]
+    assert no_answer_statuses == ["initiated", "ringing", "no-answer"]
+    assert twilio_gateway.call_fetch(call_sid=busy.sid).status == "busy"
+    assert twilio_gateway.call_fetch(call_sid=no_answer.sid).duration == 0
+    assert twilio_callback_receiver.requests("/twiml") == []
+
+
+@pytest.mark.twilio_sim(machine_rate=1.0)
+def test_machine_detection_reports_answered_by(twilio_sim, twilio_callback_receiver):
+    _create(twilio_callback_receiver, machine_detection=True)
+    assert twilio_sim.wait_idle()
+
+    callbacks = twilio_callback_receiver.requests("/status/")
+    assert [c.params.get("AnsweredBy") for c in callbacks] == [None, None, "machine_start", "machine_start"]
+
+
+@pytest.mark.twilio_sim(outcomes={"completed": 1, "busy": 1, "failed": 1}, seed=7)
+def test_outcome_mix_is_weighted_and_seeded(twilio_sim, twilio_callback_receiver):
+    sids = [_create(twilio_callback_receiver, to=f"+97250000{i:04d}").sid for i in range(30)]
+    assert twilio_sim.wait_idle()
+
+    outcomes = [twilio_sim.call(sid)["status"] for sid in sids]
+    assert set(outcomes) == {"completed", "busy", "failed"}
+
+
+def test_calls_list_filters_by_number_and_time(twilio_sim, twilio_callback_receiver):
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(tz=UTC) - timedelta(seconds=2)
+    first = _create(twilio_callback_receiver, to="+972500000010")
+    _create(twilio_callback_receiver, to="+972500000011")
+    assert twilio_sim.wait_idle()
+
+    listed = twilio_gateway.calls_list(to="+972500000010", started_after=before)
+    assert [c.sid for c in listed] == [first.sid]
+    assert twilio_gateway.calls_list(to="+972500000010", started_after=before + timedelta(hours=1)) == []
+    assert twilio_gateway.calls_list(to="+972500000010", started_after=before, started_before=before) == []
+
+
+def test_timelines_give_the_maximum_overlap(twilio_sim, twilio_callback_receiver):
+    # Three calls of one run start together; a fourth starts once they have ended.
+    twilio_sim.configure(talk_seconds=20)
+    for i in range(3):
+        _create(twilio_callback_receiver, to=f"+97250000002{i}", tag="overlap")
+    assert twilio_sim.wait_idle()
+    _create(twilio_callback_receiver, to="+972500000029", tag="overlap")
+    _create(twilio_callback_receiver, to="+972500000030", tag="other-run")
+    assert twilio_sim.wait_idle()
+
+    calls = twilio_sim.calls()
+    assert max_overlap(calls, callback_contains="/status/overlap") == 3
+    assert max_overlap(calls, to_numbers={"+972500000020", "+972500000029"}) == 1
+    assert max_overlap(calls) == 3
