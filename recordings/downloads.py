@@ -16,8 +16,8 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from functools import partial
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.files import File

@@ -83,3 +83,31 @@ def audio_bytes():
 @pytest.fixture
 def ready_recording(business, media_root, audio_bytes):
     return recording_store(recording_create(business=business), audio_bytes)
+
+
+def sim_recording(twilio_sim, *, recording_status_callback_url: str | None = None) -> tuple[str, str]:
+    """Place a recorded call on the simulator and wait for its recording to complete.
+    Returns (call_sid, recording_sid)."""
+    from callcenter import twilio_gateway
+
+    # Nothing listens on the discard port: the simulator's call-status callbacks go nowhere.
+    nowhere = "http://127.0.0.1:9/ignored"
+    call = twilio_gateway.call_create(
+        to="+972501234567",
+        twiml_url=nowhere,
+        status_callback_url=nowhere,
+        record=True,
+        recording_status_callback_url=recording_status_callback_url,
+    )
+
+    def recording_completed():
+        return any(r["call_sid"] == call.sid and r["completed_at"] for r in twilio_sim.recordings())
+
+    assert twilio_sim.wait_for(recording_completed, timeout=20), "the simulator never completed the recording"
+    recording = next(r for r in twilio_sim.recordings() if r["call_sid"] == call.sid)
+    return call.sid, recording["sid"]
+
+
+@pytest.fixture
+def sim_recorded_call(twilio_sim):
+    return sim_recording(twilio_sim)
