@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import Http404
+from django.utils.translation import gettext as _
 
 from callcenter.tenancy import user_business_ids
 
@@ -6,8 +9,8 @@ from callcenter.tenancy import user_business_ids
 class TenantScopedAdmin(admin.ModelAdmin):
     """A model admin that shows a staff user only the rows of their own businesses.
 
-    Another business's object is simply not in the queryset, so its change page answers
-    404 like any missing object.
+    Another business's object is not in the queryset, and its pages answer 404 rather than
+    the stock redirect, so nothing tells the user whether such an id exists.
     """
 
     business_field = "business"
@@ -17,3 +20,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.business_field}__in": user_business_ids(request.user)})
+
+    def _require_visible(self, request, object_id) -> None:
+        if object_id and self.get_object(request, unquote(object_id)) is None:
+            raise Http404(_("Not found."))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._require_visible(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
