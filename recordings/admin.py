@@ -10,11 +10,6 @@ from recordings import services
 from recordings.models import Recording, RecordingRun
 
 
-def player_url(recording: Recording) -> str:
-    path = reverse("recordings:player", kwargs={"call_sid": recording.call_sid})
-    return f"{path}?business_id={recording.business_id}"
-
-
 class RecordingRunInline(admin.TabularInline):
     model = RecordingRun
     extra = 0
@@ -53,7 +48,11 @@ class RecordingAdmin(TenantScopedAdmin):
 
     @admin.display(description=_("player"))
     def player(self, recording: Recording) -> str:
-        return format_html('<a href="{}" target="_blank">{}</a>', player_url(recording), _("Play"))
+        return format_html(
+            '<a href="{}" target="_blank">{}</a>',
+            recording_player_url(business_id=recording.business_id, call_sid=recording.call_sid),
+            _("Play"),
+        )
 
     @admin.action(description=_("Try the download again (even after the final failure)"), permissions=["view"])
     def force_download(self, request, queryset):
@@ -92,3 +91,9 @@ class RecordingRunAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def recording_player_url(*, business_id: int, call_sid: str) -> str:
+    """Where to link a call's recording from other admin pages (the call, the run's calls)."""
+    path = reverse("recordings:player", kwargs={"call_sid": call_sid})
+    return f"{path}?business_id={business_id}"

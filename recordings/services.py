@@ -54,6 +54,8 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
     nothing active is left behind).
     """
     recording = selectors.recording_get(business=business, call_sid=call_sid)
+    if recording.is_ready and not recording.file.storage.exists(recording.file.name):
+        recording = _recording_forget_missing_file(recording=recording)
     if recording.is_ready:
         return RecordingState(recording=recording)
     # Pollers ask every few seconds: a healthy active run is answered without any write.
@@ -62,6 +64,19 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
         return RecordingState(recording=recording, run=run)
     run = recording_run_start(recording=recording, created_by=created_by)
     return RecordingState(recording=recording, run=run)
+
+
+def _recording_forget_missing_file(*, recording: Recording) -> Recording:
+    """The stored file vanished (storage wiped or restored without it): download it again
+    instead of failing every request."""
+    logger.error(
+        "Recording file %s of call %s is missing; downloading it again", recording.file.name, recording.call_sid
+    )
+    Recording.objects.filter(pk=recording.pk, file=recording.file.name).update(
+        file="", size_bytes=None, checksum_sha256="", downloaded_at=None, updated_at=timezone.now()
+    )
+    recording.refresh_from_db()
+    return recording
 
 
 def recording_run_start(*, recording: Recording, created_by=None) -> RecordingRun:

@@ -18,8 +18,8 @@ def _positive_int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@require_POST
 @twilio_signature_required
+@require_POST
 def recording_status_webhook(request: HttpRequest) -> HttpResponse:
     business = Business.objects.filter(pk=_positive_int(request.GET.get("business_id"))).first()
     call_sid = request.POST.get("CallSid", "").strip()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_q.models import Schedule
 
 from callcenter import twilio_gateway
@@ -18,6 +18,13 @@ from tests.plugins.recordings import recording_create
 
 pytestmark = pytest.mark.django_db
 Status = RecordingRun.Status
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Messages are stored in the active language (Hebrew by default); these tests read English.
+    with translation.override("en"):
+        yield
 
 
 def start_run(recording: Recording) -> RecordingRun:

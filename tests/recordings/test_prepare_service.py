@@ -59,7 +59,7 @@ def test_job_stuck_six_minutes_is_failed_naming_its_status_and_replaced(api, rec
     assert response["Retry-After"] == "3"
     stuck.refresh_from_db()
     assert stuck.status == Status.FAILED and stuck.finished_at is not None
-    assert f"stayed {old_status}" in stuck.error_message
+    assert old_status in stuck.error_message
     new = active_runs(recording).get()
     assert new.pk != stuck.pk and new.status == Status.QUEUED
     assert response.json()["job_id"] == new.pk
