@@ -10,6 +10,7 @@ tenancy and one-row read) measured the same way in the same run.
 """
 
 import argparse
+import random
 import threading
 import time
 
@@ -34,6 +35,9 @@ def hammer(
         if not deadline_holder:
             deadline_holder.append(time.monotonic() + seconds)
         mine = []
+        if think:
+            # Real players started at different moments: spread the pollers over one period.
+            time.sleep(random.uniform(0, think))
         while time.monotonic() < deadline_holder[0]:
             began = time.perf_counter()
             response = session.request(method, url, timeout=30)

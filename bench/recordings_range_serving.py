@@ -42,11 +42,13 @@ def fetch_in_ranges(session: requests.Session, url: str, size: int, range_size: 
     digest, received, requests_made = hashlib.sha256(), 0, 0
     for start in range(0, size, range_size):
         end = min(start + range_size, size) - 1
-        response = session.get(url, headers={"Range": f"bytes={start}-{end}"}, timeout=60)
-        assert response.status_code == 206, response.status_code
-        assert response.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
-        digest.update(response.content)
-        received += len(response.content)
+        with session.get(url, headers={"Range": f"bytes={start}-{end}"}, stream=True, timeout=60) as response:
+            assert response.status_code == 206, response.status_code
+            assert response.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+            # Read as fetch_whole does (256 KiB blocks): the client must not be the bottleneck.
+            for chunk in response.iter_content(256 * 1024):
+                digest.update(chunk)
+                received += len(chunk)
         requests_made += 1
     return digest.hexdigest(), received, requests_made
 

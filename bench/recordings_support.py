@@ -62,9 +62,10 @@ class Gunicorn:
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(f"{self.url}/api/schema/", timeout=2)
+                # Any answer will do (a 404 too): the server is up.
+                requests.get(f"{self.url}/bench-ready", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
                     raise RuntimeError("gunicorn did not start") from None
