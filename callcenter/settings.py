@@ -189,6 +189,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The twilio client logs every request's headers at INFO; only its warnings by default.
+    "loggers": {"twilio.http_client": {"level": os.environ.get("TWILIO_HTTP_LOG_LEVEL", "WARNING")}},
 }
 
 # --- Recordings -----------------------------------------------------------------------

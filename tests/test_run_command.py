@@ -57,6 +57,9 @@ def test_run_command_serves_admin_and_api_docs(tmp_path):
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
         schema = requests.get(f"http://127.0.0.1:{port}/api/schema/", timeout=5)
         assert schema.status_code == 200 and schema.text.startswith("openapi: 3")
+        # Without TWILIO_ACCOUNT_SID the local Twilio simulator runs alongside.
+        simulator = wait_for(f"http://127.0.0.1:{env['SIM_PORT']}/_sim/config", deadline)
+        assert simulator.status_code == 200 and simulator.json()["account_sid"].startswith("AC")
 
         session = requests.Session()
         session.get(f"http://127.0.0.1:{port}/admin/login/", timeout=5)

@@ -13,6 +13,7 @@ import itertools
 import random
 import threading
 import time
+import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class SimCall:
     outcome: str
     talk_seconds: float
     created_at: float
+    # The call's own random source: its choices do not depend on how other calls interleave.
+    rng: random.Random = field(repr=False)
     status: str = "queued"
     started_at: float | None = None
     answered_at: float | None = None
@@ -179,18 +182,15 @@ class SimEngine:
 
     # --- random choices (seeded) ----------------------------------------------------------
 
-    def chance(self, rate: float) -> bool:
+    def chance(self, rate: float, rng: random.Random | None = None) -> bool:
         with self._lock:
-            return rate > 0 and self._rng.random() < rate
+            return rate > 0 and (rng or self._rng).random() < rate
 
-    def _draw(self, duration) -> float:
+    @staticmethod
+    def _draw(rng: random.Random, duration) -> float:
         if isinstance(duration, tuple | list):
-            return self._rng.uniform(duration[0], duration[1])
+            return rng.uniform(duration[0], duration[1])
         return float(duration)
-
-    def new_sid(self, prefix: str) -> str:
-        with self._lock:
-            return f"{prefix}{self._rng.getrandbits(128):032x}"
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -214,16 +214,23 @@ class SimEngine:
                 # Twilio queues calls beyond the account's rate and dials them in turn.
                 start = max(now, self._next_start)
                 self._next_start = start + 1.0 / config.calls_per_second
+            sid = f"CA{uuid.uuid4().hex}"
+            rng = random.Random(self._rng.getrandbits(64))
             outcome = config.outcomes_by_number.get(attributes["to"])
             if outcome is None:
                 names = list(config.outcomes)
-                outcome = self._rng.choices(names, weights=[config.outcomes[n] for n in names])[0]
+                outcome = rng.choices(names, weights=[config.outcomes[n] for n in names])[0]
             scale = config.time_scale
-            ring = self._draw(config.ring_delay_seconds) / scale
-            answer = self._draw(config.answer_delay_seconds) / scale
-            talk_seconds = self._draw(config.talk_seconds)
+            ring = self._draw(rng, config.ring_delay_seconds) / scale
+            answer_seconds = self._draw(rng, config.answer_delay_seconds)
+            answer = answer_seconds / scale
+            talk_seconds = self._draw(rng, config.talk_seconds)
+            if outcome == "completed" and answer_seconds > attributes["ring_timeout_seconds"]:
+                # Nobody picks up before the caller's ring timeout (the Timeout parameter).
+                outcome = "no-answer"
             call = SimCall(
-                sid=f"CA{self._rng.getrandbits(128):032x}",
+                sid=sid,
+                rng=rng,
                 outcome=outcome,
                 talk_seconds=talk_seconds,
                 created_at=now,
@@ -341,7 +348,7 @@ class SimEngine:
             call.status = "in-progress"
             call.answered_at = now
             if call.machine_detection:
-                call.answered_by = "machine_start" if self.chance(self._config.machine_rate) else "human"
+                call.answered_by = "machine_start" if self.chance(self._config.machine_rate, call.rng) else "human"
             if call.url:
                 self._queue_twiml_fetch(call, now)
         else:
@@ -353,12 +360,12 @@ class SimEngine:
             self._queue_status_callback(call, event, now, final=event in TERMINAL_STATUSES and not expects_recording)
         if event == "completed" and call.record:
             recording = SimRecording(
-                sid=f"RE{self._rng.getrandbits(128):032x}",
+                sid=f"RE{uuid.uuid4().hex}",
                 call_sid=call.sid,
                 account_sid=call.account_sid,
                 duration=call.duration or 0,
                 created_at=now,
-                missing=self.chance(self._config.recording_missing_rate),
+                missing=self.chance(self._config.recording_missing_rate, call.rng),
             )
             call.recording = recording
             self._recordings[recording.sid] = recording
@@ -468,22 +475,22 @@ class SimEngine:
     def _queue_callback(self, call, *, kind, event, url, method, params, due, final) -> None:
         config = self._config
         faulty = config.callback_fault_events is None or event in config.callback_fault_events
-        if faulty and self.chance(config.callback_drop_rate):
+        if faulty and self.chance(config.callback_drop_rate, call.rng):
             self._delivery(call, kind, event, url, method, params, due, fault="dropped")
             # A dropped final callback still releases one held back before it.
             if final and call.held is not None:
                 self._release_held(call, due)
             return
         fault = None
-        if faulty and self.chance(config.callback_delay_rate):
+        if faulty and self.chance(config.callback_delay_rate, call.rng):
             due += config.callback_delay_seconds / config.time_scale
             fault = "delayed"
-        reorder = faulty and not final and call.held is None and self.chance(config.callback_reorder_rate)
+        reorder = faulty and not final and call.held is None and self.chance(config.callback_reorder_rate, call.rng)
         if reorder:
             fault = "reordered"
         delivery = self._delivery(call, kind, event, url, method, params, due, fault=fault)
         duplicate = None
-        if faulty and self.chance(config.callback_duplicate_rate):
+        if faulty and self.chance(config.callback_duplicate_rate, call.rng):
             duplicate = Delivery(**{**delivery.__dict__, "log": {**delivery.log, "fault": "duplicate"}})
             call.callbacks.append(duplicate.log)
         if reorder:

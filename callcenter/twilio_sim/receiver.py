@@ -4,6 +4,7 @@ twilio library's RequestValidator. Used by tests and benchmarks of the simulator
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -52,8 +53,7 @@ class CallbackReceiver:
             def do_POST(self):
                 receiver._handle(self)
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), name="callback-receiver", daemon=True
         )
@@ -113,6 +113,16 @@ class CallbackReceiver:
                 return found
             time.sleep(0.01)
         return self.requests(path_contains)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # The simulator hanging up after a callback is routine, not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _MultiDict(dict):

@@ -6,9 +6,12 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 import re
+import sys
 import threading
 import time
+import uuid
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -16,6 +19,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from callcenter.twilio_sim.audio import SyntheticAudio
 from callcenter.twilio_sim.config import SimConfig
 from callcenter.twilio_sim.engine import API_VERSION, SimCall, SimEngine, rfc2822
+
+logger = logging.getLogger(__name__)
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CLIENT_ADDRESS = re.compile(r"^client:[A-Za-z0-9_.-]+$")
@@ -128,7 +133,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Twilio-Request-Id", self.engine.new_sid("RQ"))
+        self.send_header("Twilio-Request-Id", f"RQ{uuid.uuid4().hex}")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -164,6 +169,10 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             self._send_error(error)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception:
+            # Whatever a client sends, it gets Twilio's generic error rather than a dropped connection.
+            logger.exception("simulator failed to handle %s %s", method, self.path)
+            self._send_error(TwilioApiError(500, 20500, "An internal server error has occurred"))
 
     # --- control endpoints ----------------------------------------------------------------
 
@@ -244,7 +253,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
     def _calls_create(self, match, query: dict, body: bytes) -> None:
         engine = self.engine
         config = engine.config
-        form = parse_qs(body.decode(), keep_blank_values=True)
+        form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
         def param(name: str, default: str | None = None) -> str | None:
             values = form.get(name)
@@ -391,12 +400,13 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         rate = config.recording_bytes_per_second
+        chunk_size = max(min(CHUNK_SIZE, int(rate / 10)), 1) if rate else CHUNK_SIZE
         began = time.monotonic()
         sent = 0
-        for chunk in audio.iter_range(start, end, chunk_size=min(CHUNK_SIZE, int(rate) or 1) if rate else CHUNK_SIZE):
+        for chunk in audio.iter_range(start, end, chunk_size=chunk_size):
             if rate:
-                # Throttle: this chunk may leave only once the average rate allows it.
-                wait = (sent / rate) - (time.monotonic() - began)
+                # Throttle: a chunk leaves only once the average rate allows all bytes up to its end.
+                wait = ((sent + len(chunk)) / rate) - (time.monotonic() - began)
                 if wait > 0 and engine.stop_event.wait(wait):
                     return
             self.wfile.write(chunk)
@@ -406,6 +416,12 @@ class SimRequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        # A client hanging up (a timed-out request, a test tearing down) is routine, not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class TwilioSimulator:

@@ -77,6 +77,20 @@ def test_unanswered_outcomes_end_with_their_status(twilio_sim, twilio_callback_r
     assert twilio_callback_receiver.requests("/twiml") == []
 
 
+def test_failed_and_canceled_calls_report_their_own_events(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(outcomes_by_number={"+972500000003": "failed", "+972500000004": "canceled"})
+    _create(twilio_callback_receiver, to="+972500000003", tag="failed")
+    _create(twilio_callback_receiver, to="+972500000004", tag="canceled")
+
+    assert twilio_sim.wait_idle()
+
+    failed = twilio_callback_receiver.requests("/status/failed")
+    canceled = twilio_callback_receiver.requests("/status/canceled")
+    assert [c.params["CallStatus"] for c in failed] == ["initiated", "failed"]
+    assert [c.params["CallStatus"] for c in canceled] == ["initiated", "ringing", "canceled"]
+    assert failed[-1].params["CallDuration"] == "0"
+
+
 @pytest.mark.twilio_sim(machine_rate=1.0)
 def test_machine_detection_reports_answered_by(twilio_sim, twilio_callback_receiver):
     _create(twilio_callback_receiver, machine_detection=True)
@@ -111,7 +125,7 @@ def test_calls_list_filters_by_number_and_time(twilio_sim, twilio_callback_recei
 
 def test_timelines_give_the_maximum_overlap(twilio_sim, twilio_callback_receiver):
     # Three calls of one run start together; a fourth starts once they have ended.
-    twilio_sim.configure(talk_seconds=20)
+    twilio_sim.configure(talk_seconds=50)
     for i in range(3):
         _create(twilio_callback_receiver, to=f"+97250000002{i}", tag="overlap")
     assert twilio_sim.wait_idle()
@@ -123,3 +137,14 @@ def test_timelines_give_the_maximum_overlap(twilio_sim, twilio_callback_receiver
     assert max_overlap(calls, callback_contains="/status/overlap") == 3
     assert max_overlap(calls, to_numbers={"+972500000020", "+972500000029"}) == 1
     assert max_overlap(calls) == 3
+
+
+def test_answer_slower_than_the_ring_timeout_is_no_answer(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(answer_delay_seconds=25)
+
+    slow = _create(twilio_callback_receiver, tag="slow", ring_timeout_seconds=20)
+    patient = _create(twilio_callback_receiver, tag="patient", ring_timeout_seconds=30)
+    assert twilio_sim.wait_idle()
+
+    assert twilio_sim.call(slow.sid)["status"] == "no-answer"
+    assert twilio_sim.call(patient.sid)["status"] == "completed"
