@@ -22,7 +22,7 @@ from callcenter.errors import Conflict, ServiceUnavailable
 from callcenter.models import Business
 from recordings import selectors
 from recordings.errors import RecordingUnavailable
-from recordings.models import Recording, RecordingRun
+from recordings.models import Recording, RecordingRun, recording_job_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,33 @@ def recording_runs_fail_stuck() -> int:
                 _fail_stuck(run)
                 failed += 1
     return failed
+
+
+def recording_partial_files_delete_abandoned() -> int:
+    """Delete temporary download files older than the job timeout: what a worker killed
+    mid-download left behind (a live download touches its file all the time)."""
+    storage = Recording._meta.get_field("file").storage
+    cutoff = timezone.now() - recording_job_timeout()
+    deleted = 0
+    try:
+        business_dirs, _files = storage.listdir("recordings")
+    except (FileNotFoundError, NotImplementedError):
+        return 0
+    for business_dir in business_dirs:
+        partial_dir = f"recordings/{business_dir}/partial"
+        try:
+            _dirs, names = storage.listdir(partial_dir)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = f"{partial_dir}/{name}"
+            try:
+                if name.endswith(".part") and storage.get_modified_time(path) < cutoff:
+                    storage.delete(path)
+                    deleted += 1
+            except (FileNotFoundError, NotImplementedError):
+                continue
+    return deleted
 
 
 def recording_register(

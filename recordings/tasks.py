@@ -8,4 +8,6 @@ def recording_download(run_id: int) -> str | None:
 
 
 def cleanup_stuck_recording_jobs() -> int:
-    return services.recording_runs_fail_stuck()
+    failed = services.recording_runs_fail_stuck()
+    services.recording_partial_files_delete_abandoned()
+    return failed

@@ -222,3 +222,24 @@ def test_heartbeats_while_it_works(execute, business, media_root, monkeypatch, s
     scripted_gateway(monkeypatch, (30, watched()))
     assert execute(run) == Status.SUCCEEDED
     assert beats[0] < beats[1] < beats[2]
+
+
+def test_cleanup_deletes_only_abandoned_partial_files(business, media_root):
+    import os
+    import time
+
+    from recordings.tasks import cleanup_stuck_recording_jobs
+
+    partial_dir = media_root / "recordings" / str(business.pk) / "partial"
+    partial_dir.mkdir(parents=True)
+    abandoned, live, other = partial_dir / "a.part", partial_dir / "b.part", partial_dir / "keep.txt"
+    for path in (abandoned, live, other):
+        path.write_bytes(b"x")
+    six_minutes_ago = time.time() - 6 * 60
+    os.utime(abandoned, (six_minutes_ago, six_minutes_ago))
+    os.utime(other, (six_minutes_ago, six_minutes_ago))
+
+    cleanup_stuck_recording_jobs()
+
+    assert not abandoned.exists()
+    assert live.exists() and other.exists()
