@@ -31,6 +31,7 @@ from django_q.tasks import schedule
 from callcenter import twilio_gateway
 from callcenter.twilio_gateway import PermanentTwilioError, RetryableTwilioError
 from recordings.models import Recording, RecordingRun, recording_upload_to
+from recordings.services import DOWNLOAD_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ def _retry_or_fail(*, run: RecordingRun, reason: str) -> str:
         transaction.on_commit(
             partial(
                 schedule,
-                "recordings.tasks.recording_download",
+                DOWNLOAD_TASK,
                 run.pk,
                 name=f"recording_download-{run.pk}-try-{tries + 1}",
                 next_run=next_attempt_at,

@@ -206,3 +206,13 @@ def test_cleanup_is_registered_as_a_schedule():
     assert Schedule.objects.filter(
         name="cleanup_stuck_recording_jobs", func="recordings.tasks.cleanup_stuck_recording_jobs"
     ).exists()
+
+
+def test_task_paths_name_the_real_functions():
+    from django.utils.module_loading import import_string
+
+    from recordings import tasks
+    from recordings.schedules import SCHEDULES
+
+    assert import_string(services.DOWNLOAD_TASK) is tasks.recording_download
+    assert [import_string(entry["func"]) for entry in SCHEDULES] == [tasks.cleanup_stuck_recording_jobs]
