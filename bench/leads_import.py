@@ -52,6 +52,7 @@ def make_rows(count: int, seed: int = 7) -> list[tuple[str, str, str, str, str]]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N rounds of COPY, import, re-import")
     args = parser.parse_args()
     media = tempfile.mkdtemp(prefix="bench-media-")
     os.environ["MEDIA_ROOT"] = media
@@ -73,22 +74,30 @@ def main() -> None:
         business = Business.objects.create(name="bench")
         results: dict[str, float] = {}
 
-        # Baseline: COPY of the normalised rows.
-        connection.ensure_connection()
-        started = time.perf_counter()
-        with (
-            connection.connection.cursor() as cursor,
-            cursor.copy(
-                "COPY leads (business_id, phone, name, email, custom_fields, status, do_not_call, "
-                "created_at, updated_at) FROM STDIN"
-            ) as copy,
-        ):
-            for _written, e164, name, email, city in rows:
-                copy.write_row((business.pk, e164, name, email, json.dumps({"עיר": city}), "new", False, "now", "now"))
-        results["copy"] = time.perf_counter() - started
-        assert Lead.objects.filter(business=business).count() == args.rows
-        sql("DELETE FROM leads")
-        vacuum()
+        def keep_best(key: str, seconds: float) -> None:
+            results[key] = min(seconds, results.get(key, seconds))
+
+        def clear() -> None:
+            sql("DELETE FROM leads")
+            BackgroundJob.objects.all().delete()
+            vacuum()
+
+        def copy_rows() -> None:
+            """Baseline: COPY of the normalised rows."""
+            connection.ensure_connection()
+            started = time.perf_counter()
+            with (
+                connection.connection.cursor() as cursor,
+                cursor.copy(
+                    "COPY leads (business_id, phone, name, email, custom_fields, status, do_not_call, "
+                    "created_at, updated_at) FROM STDIN"
+                ) as copy,
+            ):
+                for _written, e164, name, email, city in rows:
+                    row = (business.pk, e164, name, email, json.dumps({"עיר": city}), "new", False, "now", "now")
+                    copy.write_row(row)
+            keep_best("copy", time.perf_counter() - started)
+            assert Lead.objects.filter(business=business).count() == args.rows
 
         def run_import(key: str) -> dict:
             BackgroundJob.objects.all().delete()
@@ -96,17 +105,21 @@ def main() -> None:
             with csv_path.open("rb") as handle:
                 lead_import = imports.lead_import_start(business=business, uploaded_file=File(handle, "leads.csv"))
             tasks.import_leads(lead_import.job_id)
-            results[key] = time.perf_counter() - started
+            keep_best(key, time.perf_counter() - started)
             lead_import.refresh_from_db()
             return {"created": lead_import.rows_created, "updated": lead_import.rows_updated}
 
-        first = run_import("import")
-        assert first == {"created": args.rows, "updated": 0}, first
-        second = run_import("reimport")
-        assert second == {"created": 0, "updated": args.rows}, second
-        assert Lead.objects.filter(business=business).count() == args.rows
+        for _round in range(args.repeat):
+            clear()
+            copy_rows()
+            clear()
+            first = run_import("import")
+            assert first == {"created": args.rows, "updated": 0}, first
+            second = run_import("reimport")
+            assert second == {"created": 0, "updated": args.rows}, second
+            assert Lead.objects.filter(business=business).count() == args.rows
 
-    print(f"\nImport benchmark: {args.rows:,} CSV rows (PostgreSQL)\n")
+    print(f"\nImport benchmark: {args.rows:,} CSV rows (PostgreSQL, best of {args.repeat})\n")
     print("| case | seconds | ratio to COPY |")
     print("| --- | ---: | ---: |")
     print(f"| COPY of the normalised rows | {results['copy']:.2f} | 1.00x |")

@@ -109,7 +109,7 @@ def _fail_abandoned(job: BackgroundJob) -> None:
     ) % {"minutes": settings.BACKGROUND_JOB_STALE_THRESHOLD_MINUTES, "status": old_status}
     job.save(update_fields=["status", "finished_at", "error_message"])
     logger.warning("Background job %s (%s) abandoned while %s; marked failed", job.pk, job.job_type, old_status)
-    background_job_abandoned.send(sender=job.job_type, job=job)
+    background_job_abandoned.send(sender=BackgroundJob, job=job)
 
 
 def background_jobs_fail_stale() -> int:

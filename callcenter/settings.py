@@ -144,6 +144,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ActiveJobStatusEnum": ["queued", "running"]},
 }
 
 # --- Background jobs (django-q2) ------------------------------------------------------
@@ -227,3 +228,20 @@ LOGGING = {
     # The twilio client logs every request's headers at INFO; only its warnings by default.
     "loggers": {"twilio.http_client": {"level": os.environ.get("TWILIO_HTTP_LOG_LEVEL", "WARNING")}},
 }
+
+# --- Recordings -----------------------------------------------------------------------
+# A download run with no sign of life for RECORDING_JOB_TIMEOUT_MINUTES is stuck (above).
+# RECORDING_MAX_ATTEMPTS failed runs for one call end in a final error until staff force a
+# new try. Within one run a retryable failure is tried again after a growing delay,
+# RECORDING_DOWNLOAD_TRIES times in all; the longest delay stays well inside the timeout.
+RECORDING_MAX_ATTEMPTS = env_int("RECORDING_MAX_ATTEMPTS", 5)
+RECORDING_DOWNLOAD_TRIES = env_int("RECORDING_DOWNLOAD_TRIES", 4)
+RECORDING_RETRY_BACKOFF_SECONDS = env_int("RECORDING_RETRY_BACKOFF_SECONDS", 15)
+RECORDING_RETRY_BACKOFF_MAX_SECONDS = env_int("RECORDING_RETRY_BACKOFF_MAX_SECONDS", 120)
+RECORDING_HEARTBEAT_SECONDS = float(os.environ.get("RECORDING_HEARTBEAT_SECONDS", "5"))
+# What 202 answers tell clients to wait (Retry-After, seconds).
+RECORDING_RETRY_AFTER_SECONDS = env_int("RECORDING_RETRY_AFTER_SECONDS", 3)
+# The player waits Retry-After times this factor (1 in production; tests make it small).
+RECORDING_PLAYER_WAIT_SCALE = float(os.environ.get("RECORDING_PLAYER_WAIT_SCALE", "1"))
+RECORDING_PLAYER_MAX_TRIES = env_int("RECORDING_PLAYER_MAX_TRIES", 12)
+RECORDING_FORMAT = os.environ.get("RECORDING_FORMAT", "mp3")

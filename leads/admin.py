@@ -16,11 +16,9 @@ With "select all N across pages" the selection is the changelist's filter (never
 materialised id list); otherwise it is the ids ticked on the page.
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -28,195 +26,36 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.admin_base import TenantScopedAdmin
-from callcenter.errors import ActiveJobExists, ApplicationError
-from callcenter.models import Business
+from callcenter.errors import ApplicationError
 from callcenter.tenancy import user_business_ids
 from leads import imports, services
+from leads.admin_forms import LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
+from leads.admin_selection import (
+    AdminSelectionError,
+    BusinessListFilter,
+    DoNotCallListFilter,
+    LeadImportListFilter,
+    StatusListFilter,
+    admin_lead_selection,
+    business_choices,
+    business_from_admin_action,
+    job_error_message,
+    selection_from_admin_action,
+)
 from leads.errors import LeadInputInvalid
-from leads.filters import LEAD_FILTER_FIELDS, lead_search
+from leads.filters import lead_search
 from leads.models import Lead, LeadImport
-from leads.phones import InvalidPhone, phone_normalize
 
-
-class AdminSelectionError(ApplicationError):
-    code = "invalid_selection"
-
-
-# Changelist parameters that do not narrow the selection (ordering, paging, popups...).
-_NON_FILTER_PARAMS = {"o", "p", "all", "e", "_changelist_filters", "_to_field", "_popup"}
-BUSINESS_PARAM = "business"
-
-
-def _business_choices(request) -> QuerySet[Business]:
-    return Business.objects.filter(pk__in=user_business_ids(request.user)).order_by("name")
-
-
-def admin_lead_selection(modeladmin, request, queryset) -> tuple[Business, dict]:
-    """The business and the job selection an admin action on leads acts on.
-
-    Raises AdminSelectionError (show its message) when the leads span several businesses
-    or the changelist carries a parameter a job cannot reproduce.
-    """
-    return business_from_admin_action(request, queryset), selection_from_admin_action(modeladmin, request, queryset)
-
-
-def selection_from_admin_action(modeladmin, request, queryset) -> dict:
-    if request.POST.get("select_across") not in ("1", "True", "true"):
-        return {"lead_ids": list(queryset.order_by("pk").values_list("pk", flat=True))}
-    params = {key: request.GET.getlist(key) for key in request.GET}
-    unknown = set(params) - LEAD_FILTER_FIELDS - _NON_FILTER_PARAMS - {BUSINESS_PARAM}
-    if unknown:
-        raise AdminSelectionError(
-            _("These list parameters cannot be used for a background job: %(names)s") % {"names": ", ".join(unknown)}
-        )
-    lead_filter = {}
-    for key, values in params.items():
-        values = [value for value in values if value != ""]
-        if key in LEAD_FILTER_FIELDS and values:
-            lead_filter[key] = values[0] if len(values) == 1 and key != "status" else values
-    return {"filter": lead_filter}
-
-
-def business_from_admin_action(request, queryset) -> Business:
-    allowed = set(user_business_ids(request.user))
-    chosen = request.GET.get(BUSINESS_PARAM)
-    if chosen:
-        try:
-            business_id = int(chosen)
-        except ValueError:
-            business_id = None
-        if business_id not in allowed:
-            raise AdminSelectionError(_("Unknown business."))
-    elif len(allowed) == 1:
-        business_id = next(iter(allowed))
-    else:
-        found = list(queryset.order_by().values_list("business_id", flat=True).distinct()[:2])
-        if len(found) != 1:
-            raise AdminSelectionError(_("The selected leads belong to several businesses: filter by one business."))
-        business_id = found[0]
-    return Business.objects.get(pk=business_id)
-
-
-def job_error_message(error: ApplicationError) -> str:
-    if isinstance(error, ActiveJobExists):
-        return _("%(message)s (job #%(job_id)s, status: %(status)s)") % {
-            "message": error.message,
-            "job_id": error.job.pk,
-            "status": error.job.get_status_display(),
-        }
-    if isinstance(error, LeadInputInvalid):
-        details = "; ".join(f"{key}: {' '.join(values)}" for key, values in error.extra["fields"].items())
-        return f"{error.message} {details}"
-    return str(error.message)
-
-
-class BusinessListFilter(admin.SimpleListFilter):
-    title = _("business")
-    parameter_name = BUSINESS_PARAM
-
-    def lookups(self, request, model_admin):
-        businesses = _business_choices(request)
-        if len(businesses) < 2:
-            return []
-        return [(str(business.pk), business.name) for business in businesses]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(business_id=self.value()) if self.value() else queryset
-
-
-class StatusListFilter(admin.SimpleListFilter):
-    # Parameter names equal the LeadFilter's, so "select all" hands the job the same filter.
-    title = _("status")
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return Lead.Status.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(status=self.value()) if self.value() else queryset
-
-
-class DoNotCallListFilter(admin.SimpleListFilter):
-    title = _("do not call")
-    parameter_name = "do_not_call"
-
-    def lookups(self, request, model_admin):
-        return [("true", _("Yes")), ("false", _("No"))]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("true", "false"):
-            return queryset.filter(do_not_call=self.value() == "true")
-        return queryset
-
-
-class LeadImportListFilter(admin.SimpleListFilter):
-    title = _("import")
-    parameter_name = "lead_import"
-    recent_imports = 30
-
-    def lookups(self, request, model_admin):
-        recent = LeadImport.objects.filter(business__in=user_business_ids(request.user)).order_by("-id")
-        return [(str(item.pk), str(item)) for item in recent[: self.recent_imports]]
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        try:
-            return queryset.filter(lead_import_id=int(self.value()))
-        except ValueError:
-            return queryset.none()
-
-
-class LeadBulkUpdateForm(forms.Form):
-    status = forms.ChoiceField(
-        label=_("status"), choices=[("", _("(unchanged)")), *Lead.Status.choices], required=False
-    )
-    do_not_call = forms.ChoiceField(
-        label=_("do not call"),
-        choices=[("", _("(unchanged)")), ("true", _("Yes")), ("false", _("No"))],
-        required=False,
-    )
-    custom_fields = forms.JSONField(
-        label=_("custom fields"),
-        required=False,
-        help_text=_('Merged into each lead\'s custom fields, e.g. {"campaign": "spring"}.'),
-    )
-
-    def changes(self) -> dict:
-        data = self.cleaned_data
-        changes = {}
-        if data.get("status"):
-            changes["status"] = data["status"]
-        if data.get("do_not_call"):
-            changes["do_not_call"] = data["do_not_call"] == "true"
-        if data.get("custom_fields"):
-            changes["custom_fields"] = data["custom_fields"]
-        return changes
-
-
-class LeadImportUploadForm(forms.Form):
-    business = forms.ModelChoiceField(label=_("business"), queryset=Business.objects.none())
-    file = forms.FileField(label=_("CSV file"), help_text=_("UTF-8 or Windows-1255, with a phone column."))
-
-    def __init__(self, *args, request, **kwargs):
-        super().__init__(*args, **kwargs)
-        businesses = _business_choices(request)
-        self.fields["business"].queryset = businesses
-        if len(businesses) == 1:
-            self.fields["business"].initial = businesses[0]
-            self.fields["business"].widget = forms.HiddenInput()
-
-
-class LeadAdminForm(forms.ModelForm):
-    class Meta:
-        model = Lead
-        fields = ["business", "phone", "name", "email", "status", "do_not_call", "custom_fields"]
-
-    def clean_phone(self):
-        try:
-            return phone_normalize(self.cleaned_data["phone"])
-        except InvalidPhone:
-            raise forms.ValidationError(_("Enter a valid phone number.")) from None
+# What other apps' admin actions use (see the module docstring).
+__all__ = [
+    "AdminSelectionError",
+    "LeadAdmin",
+    "LeadImportAdmin",
+    "admin_lead_selection",
+    "business_from_admin_action",
+    "job_error_message",
+    "selection_from_admin_action",
+]
 
 
 @admin.register(Lead)
@@ -243,7 +82,7 @@ class LeadAdmin(TenantScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business":
-            kwargs["queryset"] = _business_choices(request)
+            kwargs["queryset"] = business_choices(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):

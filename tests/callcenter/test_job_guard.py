@@ -119,7 +119,7 @@ def test_stale_recovery_tells_the_owner_app(business):
     seen = []
 
     def receiver(sender, job, **kwargs):
-        seen.append((sender, job.pk, job.status))
+        seen.append((sender, job.job_type, job.pk, job.status))
 
     background_job_abandoned.connect(receiver)
     try:
@@ -127,4 +127,4 @@ def test_stale_recovery_tells_the_owner_app(business):
         services.background_job_start(business=business, job_type=JobType.ENQUEUE_OUTBOUND_CALLS)
     finally:
         background_job_abandoned.disconnect(receiver)
-    assert seen == [("enqueue_outbound_calls", stale.pk, "failed")]
+    assert seen == [(BackgroundJob, "enqueue_outbound_calls", stale.pk, "failed")]

@@ -197,3 +197,34 @@ def test_import_admin_action_deletes_the_imported_leads(admin_client, business):
     )
     job = run_job(BackgroundJob.objects.get(job_type="delete_imported_leads").pk)
     assert job.result["deleted"] == 20 and not Lead.objects.exists()
+
+
+def test_adding_a_lead_in_the_admin_normalises_the_phone_and_refuses_a_duplicate(admin_client, business):
+    data = {"business": business.pk, "phone": "050-765 4321", "name": "Dana", "email": "", "status": "new"}
+    data["custom_fields"] = "{}"
+    response = admin_client.post(f"{CHANGELIST}add/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Lead.objects.get().phone == "+972507654321"
+
+    again = admin_client.post(f"{CHANGELIST}add/", {**data, "phone": "+972 50 765 4321"})
+    assert again.status_code == 200 and again.context["adminform"].form.errors
+    assert Lead.objects.count() == 1
+
+
+def test_select_all_over_several_businesses_needs_a_business_filter(business, other_business):
+    from django.contrib.auth import get_user_model
+
+    superuser = get_user_model().objects.create_superuser("root", "root@example.com", "secret-pass-123")
+    client = Client()
+    client.force_login(superuser)
+    mine, theirs = LeadFactory(business=business), LeadFactory(business=other_business)
+
+    response = post_action(client, "delete_in_background", [mine.pk, theirs.pk], select_across=True)
+    assert not BackgroundJob.objects.exists()
+    assert any("business" in message or "עסק" in message for message in messages_of(response))
+
+    post_action(client, "delete_in_background", [mine.pk], query=f"?business={business.pk}", select_across=True)
+    job = BackgroundJob.objects.get()
+    assert job.business == business and job.payload == {"selection": {"filter": {}}}
+    run_job(job.pk)
+    assert Lead.objects.filter(pk=theirs.pk).exists() and not Lead.objects.filter(pk=mine.pk).exists()

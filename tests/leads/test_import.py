@@ -158,3 +158,24 @@ def test_an_abandoned_import_drops_its_upload_and_a_new_import_can_start(
     assert not default_storage.exists(path)
     assert BackgroundJob.objects.get(pk=stale.job_id).status == "failed"
     assert run_job(fresh.job_id).status == "succeeded"
+
+
+def test_cancel_stops_an_import_between_batches_keeping_what_was_imported(business, media_root, settings, monkeypatch):
+    from callcenter import services as job_services
+
+    settings.LEADS_IMPORT_BATCH_SIZE = 10
+    rows = [["phone"]] + [[f"052-{i:07d}"] for i in range(3, 33)]
+    lead_import = imports.lead_import_start(business=business, uploaded_file=upload(csv_bytes(rows)))
+    real_upsert = imports._upsert_postgresql
+
+    def upsert_then_cancel(*args, **kwargs):
+        counts = real_upsert(*args, **kwargs)
+        job_services.background_job_request_cancel(business=business, job_id=lead_import.job_id)
+        return counts
+
+    monkeypatch.setattr(imports, "_upsert_postgresql", upsert_then_cancel)
+    job = run_job(lead_import.job_id)
+    lead_import.refresh_from_db()
+    assert job.status == BackgroundJob.Status.CANCELLED
+    assert (job.progress_done, job.progress_total) == (10, 30)
+    assert lead_import.rows_created == 10 == Lead.objects.filter(business=business).count()

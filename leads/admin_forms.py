@@ -1,0 +1,61 @@
+"""Forms of the lead admin's own pages."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from callcenter.models import Business
+from leads.admin_selection import business_choices
+from leads.models import Lead
+from leads.phones import InvalidPhone, phone_normalize
+
+
+class LeadBulkUpdateForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("status"), choices=[("", _("(unchanged)")), *Lead.Status.choices], required=False
+    )
+    do_not_call = forms.ChoiceField(
+        label=_("do not call"),
+        choices=[("", _("(unchanged)")), ("true", _("Yes")), ("false", _("No"))],
+        required=False,
+    )
+    custom_fields = forms.JSONField(
+        label=_("custom fields"),
+        required=False,
+        help_text=_('Merged into each lead\'s custom fields, e.g. {"campaign": "spring"}.'),
+    )
+
+    def changes(self) -> dict:
+        data = self.cleaned_data
+        changes = {}
+        if data.get("status"):
+            changes["status"] = data["status"]
+        if data.get("do_not_call"):
+            changes["do_not_call"] = data["do_not_call"] == "true"
+        if data.get("custom_fields"):
+            changes["custom_fields"] = data["custom_fields"]
+        return changes
+
+
+class LeadImportUploadForm(forms.Form):
+    business = forms.ModelChoiceField(label=_("business"), queryset=Business.objects.none())
+    file = forms.FileField(label=_("CSV file"), help_text=_("UTF-8 or Windows-1255, with a phone column."))
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        businesses = business_choices(request)
+        self.fields["business"].queryset = businesses
+        if len(businesses) == 1:
+            self.fields["business"].initial = businesses[0]
+            self.fields["business"].widget = forms.HiddenInput()
+
+
+class LeadAdminForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = ["business", "phone", "name", "email", "status", "do_not_call", "custom_fields"]
+
+    def clean_phone(self):
+        try:
+            return phone_normalize(self.cleaned_data["phone"])
+        except InvalidPhone:
+            raise forms.ValidationError(_("Enter a valid phone number.")) from None

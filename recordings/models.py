@@ -1,0 +1,133 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from callcenter.models import Business
+
+
+def recording_upload_to(recording: "Recording", filename: str) -> str:
+    return f"recordings/{recording.business_id}/{filename}"
+
+
+class Recording(models.Model):
+    """A call's recording as Twilio announced it, and once downloaded, our stored copy."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="recordings")
+    call_sid = models.CharField(_("call SID"), max_length=64)
+    recording_sid = models.CharField(_("recording SID"), max_length=64)
+    duration_seconds = models.PositiveIntegerField(_("duration (seconds)"), null=True, blank=True)
+    file = models.FileField(_("file"), upload_to=recording_upload_to, max_length=255, blank=True)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    checksum_sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    downloaded_at = models.DateTimeField(_("downloaded at"), null=True, blank=True)
+    # Failed download runs before this moment no longer count against RECORDING_MAX_ATTEMPTS
+    # (set when staff force a new try).
+    attempts_reset_at = models.DateTimeField(_("attempts reset at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "recordings"
+        verbose_name = _("recording")
+        verbose_name_plural = _("recordings")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["business", "call_sid"], name="uniq_recordings_business_call"),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_sid
+
+    @property
+    def is_ready(self) -> bool:
+        return bool(self.file) and self.downloaded_at is not None
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.checksum_sha256}"'
+
+
+class RecordingRun(models.Model):
+    """One attempt to download a call's recording into our storage."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="recording_runs")
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="runs")
+    call_sid = models.CharField(_("call SID"), max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Download tries made by this run (a retryable failure is tried again with backoff).
+    attempts = models.PositiveIntegerField(_("tries"), default=0)
+    error_message = models.TextField(_("message"), blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    # NULL until a worker first touches the run: a queued run is judged by created_at.
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next try at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "recording_runs"
+        verbose_name = _("recording download")
+        verbose_name_plural = _("recording downloads")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["business", "call_sid"],
+                condition=Q(status__in=["queued", "running"]),
+                name="idx_recording_runs_unique_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running"], finished_at__isnull=True)
+                | Q(status__in=["succeeded", "failed"], finished_at__isnull=False),
+                name="recording_runs_finished_at_iff_finished",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="recording_runs_active_created",
+            ),
+            models.Index(fields=["business", "call_sid", "status"], name="recording_runs_call_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.call_sid} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def last_sign_of_life(self):
+        return self.heartbeat_at or self.created_at
+
+    def is_stuck(self, now=None) -> bool:
+        """Active, yet untouched (queued since creation) or silent (running without
+        heartbeat) for longer than RECORDING_JOB_TIMEOUT_MINUTES."""
+        now = now or timezone.now()
+        return self.is_active and self.last_sign_of_life < now - recording_job_timeout()
+
+
+def recording_job_timeout() -> timedelta:
+    return timedelta(minutes=settings.RECORDING_JOB_TIMEOUT_MINUTES)

@@ -1,0 +1,63 @@
+from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from callcenter.errors import NotFound
+from callcenter.models import Business
+from callcenter.tenancy import user_business_ids
+from recordings.models import Recording, RecordingRun, recording_job_timeout
+
+
+def recording_list(*, business: Business) -> QuerySet[Recording]:
+    return Recording.objects.filter(business=business)
+
+
+def recording_get(*, business: Business, call_sid: str) -> Recording:
+    """The recording of `call_sid` in `business`; 404 for an unknown call, another
+    business's call, or a call without a recording (all look the same from here)."""
+    recording = recording_list(business=business).filter(call_sid=call_sid).first()
+    if recording is None:
+        raise NotFound(_("No recording was found for this call."), extra={"call_sid": call_sid})
+    return recording
+
+
+def recording_run_active(*, business: Business, call_sid: str) -> RecordingRun | None:
+    return (
+        RecordingRun.objects.filter(business=business, call_sid=call_sid, status__in=RecordingRun.ACTIVE_STATUSES)
+        .order_by("-id")
+        .first()
+    )
+
+
+def recording_runs_failed_count(*, recording: Recording) -> int:
+    """Failed runs that count against RECORDING_MAX_ATTEMPTS (those after a forced reset)."""
+    runs = RecordingRun.objects.filter(recording=recording, status=RecordingRun.Status.FAILED)
+    if recording.attempts_reset_at is not None:
+        runs = runs.filter(created_at__gte=recording.attempts_reset_at)
+    return runs.count()
+
+
+def recording_run_last_failed(*, recording: Recording) -> RecordingRun | None:
+    return RecordingRun.objects.filter(recording=recording, status=RecordingRun.Status.FAILED).order_by("-id").first()
+
+
+def recording_runs_stuck(now=None) -> QuerySet[RecordingRun]:
+    """Active runs of every business with no sign of life within the timeout."""
+    cutoff = (now or timezone.now()) - recording_job_timeout()
+    return (
+        RecordingRun.objects.filter(status__in=RecordingRun.ACTIVE_STATUSES)
+        .alias(last_sign_of_life=Coalesce("heartbeat_at", "created_at"))
+        .filter(last_sign_of_life__lt=cutoff)
+    )
+
+
+def recording_for_user(*, user, call_sid: str, business_id: str | None = None) -> Recording | None:
+    """The recording of `call_sid` among the businesses `user` may see (all of them for
+    superusers), optionally narrowed to one business."""
+    recordings = Recording.objects.filter(call_sid=call_sid, business_id__in=user_business_ids(user))
+    if business_id not in (None, ""):
+        if not str(business_id).isdigit():
+            return None
+        recordings = recordings.filter(business_id=int(business_id))
+    return recordings.order_by("business_id").first()

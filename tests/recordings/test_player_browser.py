@@ -1,0 +1,171 @@
+"""The player page in a real headless browser (Playwright driving Debian's chromium)."""
+
+import time
+
+import pytest
+from django.test import Client
+from playwright.sync_api import sync_playwright
+
+from recordings import downloads
+from recordings.models import Recording, RecordingRun
+from tests.factories import BusinessFactory, MembershipFactory
+from tests.plugins.recordings import recording_create, run_create, sim_recording
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+MAX_TRIES = 12
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    # Playwright's sync API keeps an asyncio loop on the test's thread; Django would then
+    # refuse the test's own (plain, synchronous) ORM calls without this.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def fast_player(settings):
+    # The server still answers Retry-After: 3; the page waits 5% of it, so 12 tries take seconds.
+    settings.RECORDING_PLAYER_WAIT_SCALE = 0.05
+    settings.RECORDING_PLAYER_MAX_TRIES = MAX_TRIES
+
+
+class PlayerSession:
+    """A logged-in browser page on the player, recording what it asked the server."""
+
+    def __init__(self, browser, live_server, user, *, locale: str):
+        client = Client()
+        # As stored: the session's auth hash must match the password hash in the database.
+        client.force_login(type(user).objects.get(pk=user.pk))
+        self.context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale})
+        self.context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+        )
+        self.page = self.context.new_page()
+        self.live_server = live_server
+        self.prepare_answers: list[tuple[int, str | None]] = []
+        self.file_answers: list[tuple[int, str | None, str | None]] = []
+        self.page.on("response", self._seen)
+
+    def _seen(self, response):
+        if "/prepare" in response.url:
+            self.prepare_answers.append((response.status, response.headers.get("retry-after")))
+        elif "/api/recordings/file/" in response.url:
+            self.file_answers.append(
+                (response.status, response.request.headers.get("range"), response.headers.get("content-range"))
+            )
+
+    def open(self, call_sid: str):
+        self.page.goto(f"{self.live_server.url}/recordings/player/{call_sid}")
+
+    def wait_until(self, predicate, timeout: float = 20.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "timed out waiting in the browser"
+            self.page.wait_for_timeout(50)
+
+    def state(self) -> str:
+        return self.page.get_attribute("#recording-player", "data-state")
+
+    def status_text(self) -> str:
+        return self.page.inner_text('#recording-player [data-role="status"]')
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.twilio_sim(recording_size_bytes=8_000_000)  # ~8 minutes of audio: seeking needs new ranges
+def test_stuck_job_is_recovered_and_the_recording_plays(
+    chromium, live_server, twilio_sim, settings, media_root, fast_player
+):
+    settings.RECORDING_FORMAT = "wav"
+    business = BusinessFactory()
+    user = MembershipFactory(business=business).user
+    call_sid, recording_sid = sim_recording(twilio_sim)
+    recording = recording_create(business=business, call_sid=call_sid, recording_sid=recording_sid)
+    stuck = run_create(recording=recording, status="queued", minutes_old=6)
+    session = PlayerSession(chromium, live_server, user, locale="he-IL")
+
+    session.open(call_sid)
+    # The stuck job is failed and replaced; the page keeps asking and says it is preparing.
+    session.wait_until(lambda: len(session.prepare_answers) >= 3)
+    assert session.state() == "preparing"
+    assert "ההקלטה בהכנה" in session.status_text()
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and "queued" in stuck.error_message
+    new = RecordingRun.objects.get(recording=recording, status="queued")
+
+    # A worker now downloads the recording from the simulator.
+    assert downloads.recording_run_execute(run_id=new.pk) == "succeeded"
+
+    session.wait_until(lambda: session.state() == "ready")
+    assert session.prepare_answers[:3] == [(202, "3")] * 3
+    assert session.prepare_answers[-1] == (200, None)
+    assert len(session.prepare_answers) <= MAX_TRIES
+
+    audio = session.page.locator("#recording-player audio")
+    session.wait_until(lambda: audio.evaluate("a => a.readyState >= 1 && a.duration > 1"))
+    audio.evaluate("a => a.play()")
+    session.wait_until(lambda: audio.evaluate("a => a.currentTime > 0.1"))
+    # Seeking: the browser fetches by Range and the server answers 206 with Content-Range.
+    duration = audio.evaluate("a => a.duration")
+    audio.evaluate(
+        "a => new Promise(done => { a.addEventListener('seeked', done, {once: true}); "
+        f"a.currentTime = {duration - 1.0}; }})"
+    )
+    assert audio.evaluate("a => a.currentTime") >= duration - 1.5
+    ranges = [(asked, answered) for status, asked, answered in session.file_answers if status == 206]
+    assert ranges and all(asked.startswith("bytes=") and answered.startswith("bytes ") for asked, answered in ranges)
+    assert any(not asked.startswith("bytes=0-") for asked, _answered in ranges), ranges  # fetched from the middle
+    assert Recording.objects.get(pk=recording.pk).is_ready
+    session.context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recording_that_never_comes_stops_after_twelve_tries_with_a_visible_error(chromium, live_server, fast_player):
+    business = BusinessFactory()
+    user = MembershipFactory(business=business).user
+    recording = recording_create(business=business)
+    run_create(recording=recording, status="running", minutes_old=0)  # a worker that never finishes
+    session = PlayerSession(chromium, live_server, user, locale="en-US")
+
+    session.open(recording.call_sid)
+    session.wait_until(lambda: session.state() == "error", timeout=30)
+
+    assert session.status_text() == "The recording is still not ready. Please try again in a few minutes."
+    assert session.page.is_visible('#recording-player [data-role="status"]')
+    assert session.prepare_answers == [(202, "3")] * MAX_TRIES
+    session.page.wait_for_timeout(1500)
+    assert len(session.prepare_answers) == MAX_TRIES  # it really stopped
+    assert session.file_answers == []
+    session.context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_final_error_is_shown_at_once(chromium, live_server, settings, fast_player):
+    settings.RECORDING_MAX_ATTEMPTS = 2
+    business = BusinessFactory()
+    user = MembershipFactory(business=business).user
+    recording = recording_create(business=business)
+    for _ in range(2):
+        run_create(recording=recording, status="failed", minutes_old=1, error_message="HTTP 404")
+    session = PlayerSession(chromium, live_server, user, locale="en-US")
+
+    session.open(recording.call_sid)
+    session.wait_until(lambda: session.state() == "error")
+
+    assert "could not be downloaded after 2 attempts" in session.status_text()
+    assert [status for status, _retry_after in session.prepare_answers] == [409]
+    session.context.close()
