@@ -16,6 +16,7 @@ from callcenter.tenancy import user_business_ids
 from leads.admin import LeadAdmin, admin_lead_selection, job_error_message
 from outbound import selectors, services
 from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
+from outbound.serializers import recording_player_path
 
 
 @admin.action(description=_("Start calls"), permissions=["change"])
@@ -171,9 +172,8 @@ class OutboundCallJobAdmin(TenantScopedAdmin):
 
     @admin.display(description=_("recording"))
     def recording_link(self, call: OutboundCallJob) -> str:
-        if call.call_sid and call.answered_at:
-            return format_html('<a href="/recordings/player/{}">{}</a>', call.call_sid, _("Listen"))
-        return ""
+        player = recording_player_path(call)
+        return format_html('<a href="{}">{}</a>', player, _("Listen")) if player else ""
 
 
 @admin.register(CallingHours)

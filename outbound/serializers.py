@@ -2,6 +2,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from outbound.models import MAX_SLOTS, OutboundCallJob
+from recordings.links import recording_player_url
 
 
 class RunStartSerializer(serializers.Serializer):
@@ -82,6 +83,8 @@ class CallSerializer(serializers.ModelSerializer):
 
 
 def recording_player_path(call: OutboundCallJob) -> str | None:
+    """The recording player of an answered call (the business in the URL: an <audio>
+    element cannot send the X-Business-Id header)."""
     if call.call_sid and call.answered_at:
-        return f"/recordings/player/{call.call_sid}"
+        return recording_player_url(business_id=call.business_id, call_sid=call.call_sid)
     return None

@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -7,6 +6,7 @@ from django.utils.translation import ngettext
 from callcenter.admin_base import TenantScopedAdmin
 from callcenter.errors import ApplicationError
 from recordings import services
+from recordings.links import recording_player_url
 from recordings.models import Recording, RecordingRun
 
 
@@ -91,9 +91,3 @@ class RecordingRunAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-def recording_player_url(*, business_id: int, call_sid: str) -> str:
-    """Where to link a call's recording from other admin pages (the call, the run's calls)."""
-    path = reverse("recordings:player", kwargs={"call_sid": call_sid})
-    return f"{path}?business_id={business_id}"

@@ -137,7 +137,8 @@ def test_call_list_filters_paginates_and_exports_csv(api, leads, fake_twilio):
     assert page["count"] == 5 and len(page["results"]) == 5
     answered = api.get(f"/api/outbound/runs/{run_id}/calls?outcome=answered").json()["results"]
     assert [row["call_id"] for row in answered] == [call.job_id]
-    assert answered[0]["recording_url"] == f"/recordings/player/{call.sid}"
+    business_id = OutboundCallRun.objects.get(pk=run_id).business_id
+    assert answered[0]["recording_url"] == f"/recordings/player/{call.sid}?business_id={business_id}"
     assert answered[0]["duration_seconds"] == 5
     dialing = api.get(f"/api/outbound/runs/{run_id}/calls?status=dialing").json()
     assert dialing["count"] == 3
