@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from callcenter import services
-from callcenter.admin_base import TenantScopedAdmin
+from callcenter.admin_base import ReadOnlyTenantAdmin
 from callcenter.errors import ApplicationError
 from callcenter.models import BackgroundJob, Business, Membership
 
@@ -28,7 +28,7 @@ class BusinessAdmin(admin.ModelAdmin):
 
 
 @admin.register(BackgroundJob)
-class BackgroundJobAdmin(TenantScopedAdmin):
+class BackgroundJobAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "id",
         "business",
@@ -44,15 +44,6 @@ class BackgroundJobAdmin(TenantScopedAdmin):
     search_fields = ["id", "error_message"]
     actions = ["cancel_jobs"]
     readonly_fields = [field.name for field in BackgroundJob._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("progress"))
     def progress_display(self, job: BackgroundJob) -> str:

@@ -36,3 +36,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def history_view(self, request, object_id, extra_context=None):
         self._require_visible(request, object_id)
         return super().history_view(request, object_id, extra_context)
+
+
+class ReadOnlyTenantAdmin(TenantScopedAdmin):
+    """A record of what happened (jobs, runs, calls, imports): shown, never edited or deleted
+    through its admin pages; changes go through the actions, which call services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from callcenter.admin_base import TenantScopedAdmin
+from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import user_business_ids
 from leads import imports, services
@@ -179,7 +179,7 @@ class LeadAdmin(TenantScopedAdmin):
 
 
 @admin.register(LeadImport)
-class LeadImportAdmin(TenantScopedAdmin):
+class LeadImportAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "id",
         "file_name",
@@ -208,16 +208,6 @@ class LeadImportAdmin(TenantScopedAdmin):
     fields = readonly_fields
     actions = ["delete_imported_leads"]
     shown_errors = 1000
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # The report stays; the leads an import created are deleted by the action below.
-        return False
 
     def has_delete_leads_permission(self, request) -> bool:
         return request.user.has_perm("leads.delete_lead")

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from callcenter.admin_base import TenantScopedAdmin
+from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from callcenter.errors import ApplicationError
 from callcenter.models import Business
 from callcenter.tenancy import user_business_ids
@@ -46,7 +46,7 @@ RUN_CONTROLS = {
 
 
 @admin.register(OutboundCallRun)
-class OutboundCallRunAdmin(TenantScopedAdmin):
+class OutboundCallRunAdmin(ReadOnlyTenantAdmin):
     list_display = ["id", "business", "status", "progress_display", "concurrency", "created_by", "created_at"]
     list_filter = ["status", "business"]
     list_select_related = ["business", "created_by"]
@@ -68,16 +68,6 @@ class OutboundCallRunAdmin(TenantScopedAdmin):
     ]
     fields = readonly_fields
     change_form_template = "admin/outbound/outboundcallrun/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Nothing on the page is edited; the controls check their own permission.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("progress"))
     def progress_display(self, run: OutboundCallRun) -> str:
@@ -139,7 +129,7 @@ class OutboundCallRunAdmin(TenantScopedAdmin):
 
 
 @admin.register(OutboundCallJob)
-class OutboundCallJobAdmin(TenantScopedAdmin):
+class OutboundCallJobAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "id",
         "run",
@@ -160,15 +150,6 @@ class OutboundCallJobAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in OutboundCallJob._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("recording"))
     def recording_link(self, call: OutboundCallJob) -> str:

@@ -3,7 +3,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from callcenter.admin_base import TenantScopedAdmin
+from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from callcenter.errors import ApplicationError
 from recordings import services
 from recordings.links import recording_player_url
@@ -76,18 +76,9 @@ class RecordingAdmin(TenantScopedAdmin):
 
 
 @admin.register(RecordingRun)
-class RecordingRunAdmin(TenantScopedAdmin):
+class RecordingRunAdmin(ReadOnlyTenantAdmin):
     list_display = ["id", "call_sid", "business", "status", "attempts", "created_at", "heartbeat_at", "finished_at"]
     list_filter = ["status", "business"]
     list_select_related = ["business"]
     search_fields = ["call_sid", "error_message"]
     readonly_fields = [field.name for field in RecordingRun._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
