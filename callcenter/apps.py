@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class CallcenterConfig(AppConfig):
     name = "callcenter"
     verbose_name = _("Call center")
+
+    def ready(self) -> None:
+        from callcenter import db_lookups  # noqa: F401  (registers the `__any` lookup)

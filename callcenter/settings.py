@@ -185,7 +185,7 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 LEADS_DEFAULT_REGION = os.environ.get("LEADS_DEFAULT_REGION", "IL")
 # Leads per batch of a bulk job (each batch one short transaction and one heartbeat) and
 # rows per batch of an import.
-LEADS_JOB_BATCH_SIZE = env_int("LEADS_JOB_BATCH_SIZE", 5000)
+LEADS_JOB_BATCH_SIZE = env_int("LEADS_JOB_BATCH_SIZE", 20000)
 LEADS_IMPORT_BATCH_SIZE = env_int("LEADS_IMPORT_BATCH_SIZE", 5000)
 # Rejected rows kept in an import's report (all are counted).
 LEADS_IMPORT_MAX_REPORTED_ERRORS = env_int("LEADS_IMPORT_MAX_REPORTED_ERRORS", 10000)

@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, connections, models, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Func, JSONField, QuerySet, Value
 from django.db.models.sql import subqueries as sql
 from django.utils import timezone
@@ -149,13 +149,11 @@ def _delete_batch(business: Business, lead_ids: list[int], *, within) -> tuple[i
             if keep:
                 kept.update(keep)
         kept &= set(lead_ids)
-        kept |= _protected_lead_ids([lead_id for lead_id in lead_ids if lead_id not in kept])
         doomed = [lead_id for lead_id in lead_ids if lead_id not in kept]
         if not doomed:
             return 0, kept
-        _release_dependents(doomed)
         if within is None:
-            batch = Lead.objects.filter(business=business, pk__in=doomed)
+            batch = Lead.objects.filter(business=business, pk__any=doomed)
             return batch._raw_delete(batch.db), kept
         rows = within.filter(business=business)
         if kept:
@@ -177,32 +175,6 @@ def _raw_delete_returning_ids(queryset: QuerySet[Lead]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _foreign_keys_to_leads():
-    for relation in Lead._meta.related_objects:
-        if not relation.many_to_many and relation.field.concrete:
-            yield relation, relation.related_model._base_manager
-
-
-def _protected_lead_ids(lead_ids: list[int]) -> set[int]:
-    """Leads a PROTECT/RESTRICT reference keeps: skipped like leads in a call."""
-    protected: set[int] = set()
-    for relation, manager in _foreign_keys_to_leads():
-        if lead_ids and relation.on_delete in (models.PROTECT, models.RESTRICT):
-            rows = manager.filter(**{f"{relation.field.name}__in": lead_ids})
-            protected.update(rows.values_list(relation.field.attname, flat=True))
-    return protected
-
-
-def _release_dependents(lead_ids: list[int]) -> None:
-    """Rows of other tables that point at these leads, handled in bulk as their on_delete says."""
-    for relation, manager in _foreign_keys_to_leads():
-        related = manager.filter(**{f"{relation.field.name}__in": lead_ids})
-        if relation.on_delete is models.SET_NULL:
-            related.update(**{relation.field.name: None})
-        elif relation.on_delete is models.CASCADE:
-            related.delete()
-
-
 class JSONMerge(Func):
     """custom_fields merged with new keys (new values win)."""
 
@@ -220,7 +192,7 @@ def leads_update_batch(*, business: Business, lead_ids: list[int], changes: dict
     if changes.get("custom_fields"):
         values["custom_fields"] = JSONMerge("custom_fields", Value(changes["custom_fields"], JSONField()))
     with transaction.atomic():
-        return Lead.objects.filter(business=business, pk__in=lead_ids).update(**values, updated_at=timezone.now())
+        return Lead.objects.filter(business=business, pk__any=lead_ids).update(**values, updated_at=timezone.now())
 
 
 # --- Starting the bulk jobs -----------------------------------------------------------

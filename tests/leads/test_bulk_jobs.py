@@ -267,3 +267,17 @@ def test_a_row_appearing_inside_a_batch_range_is_not_deleted_unseen(business, re
     # The first batch was rolled back (with what its receiver did) and done again by ids.
     assert calls[:2] == [(ids[0], 1000), (ids[0], 1000)]
     assert not Lead.objects.filter(business=business).exists()
+
+
+# Each of these detaches its rows from leads in a lead_batch_pre_delete receiver; a new
+# relation to Lead must get one too (the bulk delete issues one plain DELETE), then be listed here.
+RELATIONS_DETACHED_BY_A_RECEIVER = {"outbound.OutboundCallJob.lead"}
+
+
+def test_every_relation_to_leads_is_detached_by_a_delete_receiver():
+    relations = {
+        f"{relation.related_model._meta.label}.{relation.field.name}"
+        for relation in Lead._meta.related_objects
+        if relation.field.concrete
+    }
+    assert relations == RELATIONS_DETACHED_BY_A_RECEIVER

@@ -1,0 +1,28 @@
+"""The `__any` lookup: one array parameter on PostgreSQL, the same rows as `__in`."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from leads.models import Lead
+from tests.plugins.leads import insert_leads
+
+pytestmark = pytest.mark.django_db
+
+
+def test_any_matches_what_in_matches_with_one_parameter(business, other_business):
+    insert_leads(business, 30)
+    insert_leads(other_business, 5, first_number=500)
+    ids = list(Lead.objects.order_by("id").values_list("id", flat=True))[::2]
+    with CaptureQueriesContext(connection) as queries:
+        found = set(Lead.objects.filter(pk__any=ids).values_list("id", flat=True))
+    assert found == set(Lead.objects.filter(pk__in=ids).values_list("id", flat=True))
+    assert "= ANY(" in queries[0]["sql"] and queries[0]["sql"].count("%s") <= 1
+
+
+def test_any_on_a_foreign_key_with_strings_and_an_empty_list(business, other_business):
+    insert_leads(business, 3)
+    assert Lead.objects.filter(business_id__any=[str(business.pk)]).count() == 3
+    assert Lead.objects.filter(business__any=[other_business.pk]).count() == 0
+    assert not Lead.objects.filter(pk__any=[]).exists()
+    assert Lead.objects.exclude(pk__any=[]).count() == 3
