@@ -186,16 +186,19 @@ def lead_calls_release_for_delete(*, business: Business, lead_ids: list[int]) ->
     """
     if not lead_ids:
         return set()
-    now = timezone.now()
     wanted = set(lead_ids)
+    found = [call_id for call_id, lead_id in _calls_near(business, lead_ids) if lead_id in wanted]
+    if not found:
+        return set()
+    now = timezone.now()
     # Locking the calls of these leads makes a concurrent claim skip them (it uses
-    # skip_locked), so none of them can start dialing between our look and our update.
-    # A bulk delete's batch is an id range: one index range scan finds its calls, where
-    # probing the index for each of 20,000 ids would cost more than the delete itself.
+    # skip_locked), so none of them can start dialing between our look and our update;
+    # status and lead are read again under the lock. A call inserted after our look makes
+    # the DELETE fail its foreign key, and the batch is done again (leads_delete_batch).
     calls = [
         (call_id, lead_id, status)
         for call_id, lead_id, status in OutboundCallJob.objects.select_for_update()
-        .filter(business=business, lead_id__gte=min(wanted), lead_id__lte=max(wanted))
+        .filter(pk__any=found)
         .order_by("id")
         .values_list("id", "lead_id", "status")
         if lead_id in wanted
@@ -208,3 +211,16 @@ def lead_calls_release_for_delete(*, business: Business, lead_ids: list[int]) ->
         )
         OutboundCallJob.objects.filter(pk__any=detach).update(lead=None, updated_at=now)
     return keep
+
+
+def _calls_near(business: Business, lead_ids: list[int]):
+    """(call id, lead id) of the calls of these leads, and maybe of leads between them."""
+    low, high = min(lead_ids), max(lead_ids)
+    calls = OutboundCallJob.objects.filter(business=business)
+    if high - low < 4 * len(lead_ids):
+        # A bulk delete's batch is a dense id range: one index range scan finds its calls,
+        # where probing the index for each of 20,000 ids costs more than the delete itself.
+        calls = calls.filter(lead_id__gte=low, lead_id__lte=high)
+    else:
+        calls = calls.filter(lead_id__any=lead_ids)
+    return calls.values_list("id", "lead_id")

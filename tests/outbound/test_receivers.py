@@ -1,13 +1,16 @@
 """Outbound's side of other apps' events: an abandoned run job, and leads being deleted."""
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from callcenter.models import BackgroundJob
 from callcenter.services import background_jobs_fail_stale
+from leads import services as leads_services
+from leads import tasks as leads_tasks
 from leads.models import Lead
 from leads.signals import lead_batch_pre_delete
 from outbound import services
@@ -69,3 +72,43 @@ def test_lead_delete_keeps_leads_in_a_call_and_detaches_the_others(business, fak
     assert keep == in_call
     assert run.calls.filter(status=CallStatus.CANCELED, lead__isnull=True).count() == 2
     assert set(run.calls.filter(status=CallStatus.DIALING).values_list("lead_id", flat=True)) == in_call
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_started_while_its_leads_are_being_deleted_keeps_the_lead_in_a_call(business, fake_twilio, settings):
+    """The race the batch's foreign-key check closes: a call committed for a lead after the
+    receivers looked. The batch fails its key, is done again, and keeps that lead."""
+    settings.LEADS_JOB_BATCH_SIZE = 1000
+    leads = make_leads(business, 30)
+    target = leads[10]
+    started = []
+
+    def start_a_run_meanwhile(sender, business, lead_ids, **kwargs):
+        if started:
+            return set()
+
+        def start() -> None:
+            try:
+                started.append(services.outbound_run_start(business=business, selection={"lead_ids": [target.pk]}))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=start)
+        thread.start()
+        thread.join()
+        return set()
+
+    # Connected after outbound's receiver, so it runs after outbound has looked.
+    lead_batch_pre_delete.connect(start_a_run_meanwhile, sender=Lead, weak=False)
+    try:
+        job = leads_services.leads_bulk_delete_start(business=business, selection={"filter": {}})
+        leads_tasks.delete_leads(job.pk)
+    finally:
+        lead_batch_pre_delete.disconnect(start_a_run_meanwhile, sender=Lead)
+
+    job.refresh_from_db()
+    assert job.status == BackgroundJob.Status.SUCCEEDED, job.error_message
+    assert job.result["deleted"] == 29 and job.result["skipped_in_active_call"] == 1
+    assert list(Lead.objects.filter(business=business).values_list("pk", flat=True)) == [target.pk]
+    call = started[0].calls.get()
+    assert call.lead_id == target.pk and call.status == CallStatus.DIALING
