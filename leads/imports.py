@@ -102,15 +102,17 @@ def _import_file(ctx: JobContext, lead_import: LeadImport, binary, *, encoding: 
     seen_rows: dict[str, int] = {}  # phone -> first row: duplicates within the file
     batch: list[tuple[str, str, str, dict]] = []
     update_fields = _update_fields(layout)
+    batch_size = settings.LEADS_IMPORT_BATCH_SIZE
+    region = settings.LEADS_DEFAULT_REGION
     text = csv_files.open_text(binary, encoding=encoding)
     for row_number, cells in csv_files.data_rows(text, delimiter=delimiter):
         if not any(cell.strip() for cell in cells):
             continue  # blank line (spreadsheets often end with a few)
         tally.rows += 1
-        lead = _lead_from_row(row_number, cells, layout, tally, seen_rows)
+        lead = _lead_from_row(row_number, cells, layout, tally, seen_rows, region)
         if lead is not None:
             batch.append(lead)
-        if len(batch) >= settings.LEADS_IMPORT_BATCH_SIZE:
+        if len(batch) >= batch_size:
             _flush(ctx, lead_import, batch, update_fields, tally, done=row_number - 1, total=total)
             batch = []
     _flush(ctx, lead_import, batch, update_fields, tally, done=total, total=total)
@@ -136,14 +138,14 @@ def _update_fields(layout: csv_files.CsvLayout) -> list[str]:
     return fields
 
 
-def _lead_from_row(row_number, cells, layout, tally, seen_rows) -> tuple[str, str, str, dict] | None:
+def _lead_from_row(row_number, cells, layout, tally, seen_rows, region) -> tuple[str, str, str, dict] | None:
     """(phone E.164, name, email, custom fields) of a good row; a bad row is tallied, None."""
     raw_phone, name, email, custom = csv_files.row_values(cells, layout)
     if not raw_phone:
         tally.reject(row_number, RejectReason.MISSING_PHONE, _("The phone is missing."))
         return None
     try:
-        phone = phone_normalize(raw_phone)
+        phone = phone_normalize(raw_phone, region=region)
     except InvalidPhone:
         tally.reject(row_number, RejectReason.INVALID_PHONE, _("Not a valid phone number."), raw_phone)
         return None

@@ -74,10 +74,35 @@ def _regional_e164(bare: str, region: str) -> str | None:
         national = bare[len(national_prefix) :]
     if not national or national[0] == "0":
         return None
-    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-    if not phonenumbers.is_valid_number_for_region(number, region):
-        return None
+    if not _common_type_match(national, region):
+        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+        if not phonenumbers.is_valid_number_for_region(number, region):
+            return None
     return f"+{country_code}{national}"
+
+
+@lru_cache(maxsize=32)
+def _common_types(region: str):
+    """The region's general pattern and those of its mobile and fixed-line numbers."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return tuple(
+        (re.compile(desc.national_number_pattern), frozenset(desc.possible_length or ()))
+        for desc in (metadata.general_desc, metadata.mobile, metadata.fixed_line)
+        if desc is not None and desc.national_number_pattern
+    )
+
+
+def _matches(national: str, pattern, lengths) -> bool:
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+def _common_type_match(national: str, region: str) -> bool:
+    """True when the number is a valid mobile or fixed-line number of the region: what
+    `is_valid_number_for_region` decides (the general pattern, then any type's pattern)
+    asking the two types nearly every lead has first, instead of all ten. False means
+    "ask phonenumbers", never "invalid"."""
+    general, *types = _common_types(region)
+    return _matches(national, *general) and any(_matches(national, *pattern) for pattern in types)
 
 
 def phone_normalize_or_none(raw: str) -> str | None:

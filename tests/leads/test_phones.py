@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import InvalidPhone, _common_type_match, phone_normalize
+
+REGIONS = ["IL", "US", "GB", "DE", "FR"]
 
 
 def reference(text: str, region: str) -> str | None:
@@ -100,3 +102,22 @@ def test_common_ways_of_writing_a_number(text, expected):
 def test_invalid_numbers(text):
     with pytest.raises(InvalidPhone):
         phone_normalize(text, region="IL")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(national=st.text(alphabet="0123456789", min_size=1, max_size=12), region=st.sampled_from(REGIONS))
+def test_the_common_type_check_never_calls_an_invalid_number_valid(national, region):
+    if national[0] == "0":
+        national = "5" + national[1:]
+    number = phonenumbers.PhoneNumber(
+        country_code=phonenumbers.country_code_for_region(region), national_number=int(national)
+    )
+    if _common_type_match(national, region):
+        assert phonenumbers.is_valid_number_for_region(number, region)
+
+
+def test_the_common_type_check_finds_the_example_mobile_and_fixed_numbers():
+    for region in REGIONS:
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            assert _common_type_match(str(example.national_number), region), (region, kind)
