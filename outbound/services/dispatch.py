@@ -53,7 +53,11 @@ def dispatch_fill(run_id: int) -> None:
     if settings.OUTBOUND_DISPATCH == "inline":
         run_fill_slots(run_id=run_id)
     else:
-        async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}")
+        # save=False: a successful fill leaves no task result. There is one per finished
+        # call, and with save_limit set django-q2 reads every stored success (up to the
+        # limit, under a lock) to prune them each time it saves one; the run and its calls
+        # already say what each fill did. A failed fill is still saved.
+        async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
 
 
 def dispatch_fill_on_commit(run_id: int) -> None:
