@@ -114,7 +114,7 @@ def bench_system(args, sim) -> dict:
             "--workers",
             str(args.web_workers),
             "--threads",
-            "8",
+            str(args.threads),
             "--access-logfile",
             str(access_log),
             "--access-logformat",

@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from callcenter import twilio_gateway
 from callcenter.models import BackgroundJob
 from callcenter.services import background_job_finish
 from outbound.models import CallingHours, DialPacer, OutboundCallJob, OutboundCallRun
+from outbound.services.sql import db_datetime, locking
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,11 @@ def dispatch_fill(run_id: int) -> None:
     if settings.OUTBOUND_DISPATCH == "inline":
         run_fill_slots(run_id=run_id)
     else:
-        async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}")
+        # save=False: a successful fill leaves no task result. There is one per finished
+        # call, and with save_limit set django-q2 reads every stored success (up to the
+        # limit, under a lock) to prune them each time it saves one; the run and its calls
+        # already say what each fill did. A failed fill is still saved.
+        async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
 
 
 def dispatch_fill_on_commit(run_id: int) -> None:
@@ -78,114 +84,137 @@ def run_fill_slots(*, run_id: int) -> int:
             return dialed
 
 
+# The run row lock, with what a fill needs of the run, its job, business and hours.
+_RUN_LOCK = """
+    SELECT r.status, r.concurrency, r.total_leads, r.business_id, r.background_job_id,
+           r.cancel_requested_at IS NOT NULL, bj.cancel_requested_at IS NOT NULL, bj.heartbeat_at <= %s,
+           b.time_zone, h.start, h."end"
+    FROM outbound_call_runs r
+    JOIN background_jobs bj ON bj.id = r.background_job_id
+    JOIN businesses b ON b.id = r.business_id
+    LEFT JOIN outbound_calling_hours h ON h.business_id = r.business_id
+    WHERE r.id = %s"""
+_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN (%s, %s)"
+# The due calls, oldest first. skip_locked: a queued call locked elsewhere is being
+# cancelled or detached from its deleted lead; the next one will do.
+_DUE_CALLS = """
+    SELECT j.id, j.claim_number, j.phone, j.dial_errors, l.do_not_call
+    FROM outbound_call_jobs j LEFT JOIN leads l ON l.id = j.lead_id
+    WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s
+    ORDER BY j.next_attempt_at, j.id LIMIT %s"""
+_CLAIM = """
+    UPDATE outbound_call_jobs SET status = %s, slot = %s, claim_number = %s, claimed_at = %s,
+        dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '', updated_at = %s
+    WHERE id = %s"""
+
+
+@dataclass(frozen=True)
+class _LockedRun:
+    status: str
+    concurrency: int
+    total_leads: int
+    business_id: int
+    background_job_id: int
+    cancel_requested: bool
+    job_cancel_requested: bool
+    heartbeat_due: bool
+    time_zone: str
+    hours_start: dt_time | None
+    hours_end: dt_time | None
+
+
 def _claim_due_calls(*, run_id: int) -> list[Claim]:
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         # The run row lock serialises every filler of this run, so counting the free slots
         # and taking them is one step; pause / resume / cancel take the same lock.
-        run = (
-            OutboundCallRun.objects.select_for_update(of=("self",))
-            .select_related("business__calling_hours", "background_job")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None:
+        cursor.execute(_RUN_LOCK + locking("FOR UPDATE OF r"), [db_datetime(now - HEARTBEAT_EVERY), run_id])
+        row = cursor.fetchone()
+        if row is None:
             return []
-        if not run.is_active:
-            _cancel_queued_calls(run=run, now=now)
+        run = _LockedRun(*row)
+        if run.status not in OutboundCallRun.ACTIVE_STATUSES:
+            _cancel_queued_calls(run_id=run_id, now=now)
             return []
-        # Only the active calls and whether any is queued: a fill stays cheap however many
-        # leads the run has.
-        used_slots = set(OutboundCallJob.objects.filter(run=run, status__in=ACTIVE).values_list("slot", flat=True))
+        # Only the active calls: a fill stays cheap however many leads the run has.
+        cursor.execute(_USED_SLOTS, [run_id, *ACTIVE])
+        used_slots = {slot for (slot,) in cursor.fetchall()}
         active = len(used_slots)
-        queued = OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).exists()
-        _heartbeat(run=run, now=now)
-        if run.cancel_requested_at is None and run.background_job.cancel_requested_at is not None:
+        if run.heartbeat_due:
+            _heartbeat(run_id=run_id, run=run, now=now)
+        cancel_requested = run.cancel_requested
+        if not cancel_requested and run.job_cancel_requested:
             # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
-            run.cancel_requested_at = now
-            run.save(update_fields=["cancel_requested_at"])
-        if run.cancel_requested_at is not None:
-            _cancel_queued_calls(run=run, now=now)
+            OutboundCallRun.objects.filter(pk=run_id).update(cancel_requested_at=now)
+            cancel_requested = True
+        if cancel_requested:
+            _cancel_queued_calls(run_id=run_id, now=now)
             if not active:
-                run_finish(run=run, status=RunStatus.CANCELLED, message=_("Cancelled on request."))
-            return []
-        if not queued and not active:
-            run_finish(run=run, status=RunStatus.SUCCEEDED)
-            return []
-        if run.status != RunStatus.RUNNING or not within_calling_hours(business=run.business, at=now):
+                run_finish(run=_run_for_finish(run_id), status=RunStatus.CANCELLED, message=_("Cancelled on request."))
             return []
         free_slots = [slot for slot in range(1, run.concurrency + 1) if slot not in used_slots]
-        claims = _claim_into(run=run, free_slots=free_slots, now=now)
-        if not claims and not active and not OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).exists():
-            run_finish(run=run, status=RunStatus.SUCCEEDED)  # the last queued leads were all skipped
+        claims = []
+        if (
+            free_slots
+            and run.status == RunStatus.RUNNING
+            and _within_hours(start=run.hours_start, end=run.hours_end, time_zone=run.time_zone, at=now)
+        ):
+            claims = _claim_into(cursor, run_id=run_id, business_id=run.business_id, free_slots=free_slots, now=now)
+        # Whether anything is still queued is only asked when it can end the run: a claim
+        # already proves it, and an active call keeps the run going anyway.
+        if (
+            not claims
+            and not active
+            and not OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.QUEUED).exists()
+        ):
+            run_finish(run=_run_for_finish(run_id), status=RunStatus.SUCCEEDED)
         return claims
 
 
-def _claim_into(*, run: OutboundCallRun, free_slots: list[int], now: datetime) -> list[Claim]:
+def _run_for_finish(run_id: int) -> OutboundCallRun:
+    return OutboundCallRun.objects.select_related("background_job").get(pk=run_id)
+
+
+def _claim_into(cursor, *, run_id: int, business_id: int, free_slots: list[int], now: datetime) -> list[Claim]:
     claims: list[Claim] = []
+    db_now = db_datetime(now)
     while free_slots:
-        # skip_locked: a queued call locked elsewhere is being cancelled or detached from
-        # its deleted lead; the next one will do.
-        candidates = list(
-            OutboundCallJob.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("lead")
-            .filter(run=run, status=CallStatus.QUEUED, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")[: len(free_slots)]
+        cursor.execute(
+            _DUE_CALLS + locking("FOR UPDATE OF j SKIP LOCKED"), [run_id, CallStatus.QUEUED, db_now, len(free_slots)]
         )
+        candidates = cursor.fetchall()
         if not candidates:
             break
-        for job in candidates:
-            if job.lead is not None and job.lead.do_not_call:
-                job.status, job.outcome = CallStatus.SKIPPED, Outcome.DO_NOT_CALL
-                job.ended_at = now
-                job.save(update_fields=["status", "outcome", "ended_at", "updated_at"])
+        for job_id, claim_number, phone, dial_errors, do_not_call in candidates:
+            if do_not_call:
+                OutboundCallJob.objects.filter(pk=job_id).update(
+                    status=CallStatus.SKIPPED, outcome=Outcome.DO_NOT_CALL, ended_at=now, updated_at=now
+                )
                 continue
-            job.status = CallStatus.DIALING
-            job.slot = free_slots.pop(0)
-            job.claim_number += 1
-            job.claimed_at = now
-            job.dial_started_at = None
-            job.call_sid = None
-            job.last_sequence_number = -1
-            job.twilio_status = ""
-            job.save(
-                update_fields=[
-                    "status",
-                    "slot",
-                    "claim_number",
-                    "claimed_at",
-                    "dial_started_at",
-                    "call_sid",
-                    "last_sequence_number",
-                    "twilio_status",
-                    "updated_at",
-                ]
-            )
+            slot = free_slots.pop(0)
+            cursor.execute(_CLAIM, [CallStatus.DIALING, slot, claim_number + 1, db_now, db_now, job_id])
             claims.append(
                 Claim(
-                    job_id=job.pk,
-                    run_id=run.pk,
-                    business_id=run.business_id,
-                    claim_number=job.claim_number,
-                    phone=job.phone,
-                    dial_errors=job.dial_errors,
+                    job_id=job_id,
+                    run_id=run_id,
+                    business_id=business_id,
+                    claim_number=claim_number + 1,
+                    phone=phone,
+                    dial_errors=dial_errors,
                 )
             )
     return claims
 
 
-def _heartbeat(*, run: OutboundCallRun, now: datetime) -> None:
-    job = run.background_job
-    if job.heartbeat_at > now - HEARTBEAT_EVERY:
-        return
-    done = OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.FINAL_STATUSES).count()
-    BackgroundJob.objects.filter(pk=job.pk, status__in=BackgroundJob.ACTIVE_STATUSES).update(
+def _heartbeat(*, run_id: int, run: _LockedRun, now: datetime) -> None:
+    done = OutboundCallJob.objects.filter(run_id=run_id, status__in=OutboundCallJob.FINAL_STATUSES).count()
+    BackgroundJob.objects.filter(pk=run.background_job_id, status__in=BackgroundJob.ACTIVE_STATUSES).update(
         heartbeat_at=now, progress_done=done, progress_total=run.total_leads
     )
 
 
-def _cancel_queued_calls(*, run: OutboundCallRun, now: datetime) -> int:
-    return OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).update(
+def _cancel_queued_calls(*, run_id: int, now: datetime) -> int:
+    return OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.QUEUED).update(
         status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
     )
 
@@ -208,22 +237,37 @@ def within_calling_hours(*, business, at: datetime) -> bool:
     """Whether `at` falls inside the calling hours in the business's own time zone: its own
     CallingHours if it has them, otherwise OUTBOUND_CALLING_HOURS_START/END (unset: always)."""
     try:
-        own = business.calling_hours  # loaded with the run by the filler's select_related
+        own = business.calling_hours
     except CallingHours.DoesNotExist:
         own = None
-    if own is not None:
-        start, end = own.start.strftime("%H:%M"), own.end.strftime("%H:%M")
+    return _within_hours(
+        start=own.start if own else None, end=own.end if own else None, time_zone=business.time_zone, at=at
+    )
+
+
+def _within_hours(*, start: dt_time | None, end: dt_time | None, time_zone: str, at: datetime) -> bool:
+    """`start` / `end` are the business's own hours (both or neither), else the settings apply."""
+    if start is not None and end is not None:
+        start_text, end_text = start.strftime("%H:%M"), end.strftime("%H:%M")
     else:
-        start, end = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
-    if not start or not end:
+        start_text, end_text = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
+    if not start_text or not end_text:
         return True
-    local = at.astimezone(ZoneInfo(business.time_zone or settings.TIME_ZONE)).strftime("%H:%M")
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end  # hours that span midnight
+    local = at.astimezone(ZoneInfo(time_zone or settings.TIME_ZONE)).strftime("%H:%M")
+    if start_text <= end_text:
+        return start_text <= local < end_text
+    return local >= start_text or local < end_text  # hours that span midnight
 
 
 # --- Dialing (no lock held) -----------------------------------------------------------
+
+
+_DIAL_GATE = """
+    UPDATE outbound_call_jobs SET dial_started_at = %s, attempts = attempts + 1
+    WHERE id = %s AND claim_number = %s AND status = %s AND dial_started_at IS NULL"""
+_DIAL_SID = """
+    UPDATE outbound_call_jobs SET call_sid = %s
+    WHERE id = %s AND claim_number = %s AND call_sid IS NULL AND status <> %s"""
 
 
 def _dial(claim: Claim) -> bool:
@@ -231,12 +275,9 @@ def _dial(claim: Claim) -> bool:
     dial_pacer_wait()
     # The gate: from this update on the call may exist at Twilio. The reconciler only
     # takes back claims that never passed it, so a lead cannot be dialed twice by accident.
-    passed = OutboundCallJob.objects.filter(
-        pk=claim.job_id,
-        claim_number=claim.claim_number,
-        status=CallStatus.DIALING,
-        dial_started_at__isnull=True,
-    ).update(dial_started_at=timezone.now(), attempts=F("attempts") + 1)
+    with connection.cursor() as cursor:
+        cursor.execute(_DIAL_GATE, [db_datetime(timezone.now()), claim.job_id, claim.claim_number, CallStatus.DIALING])
+        passed = cursor.rowcount
     if not passed:
         logger.info("Call %s: claim %s was taken back before dialing", claim.job_id, claim.claim_number)
         return False
@@ -255,9 +296,8 @@ def _dial(claim: Claim) -> bool:
         _dial_rejected(claim=claim, error=error)
         return False
     # A callback may have been first and stored the sid already (or requeued the call).
-    OutboundCallJob.objects.filter(pk=claim.job_id, claim_number=claim.claim_number, call_sid__isnull=True).exclude(
-        status=CallStatus.QUEUED
-    ).update(call_sid=call.sid)
+    with connection.cursor() as cursor:
+        cursor.execute(_DIAL_SID, [call.sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
     return False
 
 

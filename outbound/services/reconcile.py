@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from callcenter import twilio_gateway
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.callbacks import CallReport, call_report_apply
+from outbound.services.callbacks import CallReport, call_lock, call_report_apply
 from outbound.services.dispatch import run_fill_slots
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _apply(*, job_id: int, claim_number: int, call) -> None:
     )
     with transaction.atomic():
         # Same row lock as the status callback, so a fetch and a callback never interleave.
-        job = OutboundCallJob.objects.select_for_update().filter(pk=job_id).first()
+        job = call_lock(job_id=job_id)
         if job is not None:
             call_report_apply(job=job, claim_number=claim_number, report=report)
 
