@@ -95,6 +95,9 @@ def test_hundred_leads_with_callback_faults_never_exceed_three_and_all_finish(
 @pytest.mark.twilio_sim(time_scale=100, seed=3, calls_per_second=5, rate_limit_mode="reject")
 def test_rate_limited_account_still_finishes_within_the_cap(business, wired, settings):
     settings.TWILIO_CALLS_PER_SECOND = 0  # our pacer off: Twilio's 429s do the limiting
+    # A call refused again and again backs off exponentially; capped low so that the test
+    # measures the recovery, not the backoff.
+    settings.OUTBOUND_DIAL_BACKOFF_MAX_SECONDS = 2
     leads = make_leads(business, 15)
     phones = {lead.phone for lead in leads}
     run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
