@@ -1,33 +1,49 @@
-"""`field__any=[...]`: membership in a long list of values as one array parameter.
+"""`field__any=[...]`: membership in a long list of values as one parameter.
 
 `field__in` with a 20,000-id batch builds, sends and has PostgreSQL parse 20,000
 placeholders, which costs far more than the query itself. `field = ANY(%s)` sends the
-list as one array parameter instead. Other databases get a plain `IN (...)`.
+list as one array parameter instead; SQLite gets it as one JSON array (`json_each`), which
+no limit on the number of query variables can refuse. `None` never matches, as with `__in`.
 """
+
+import json
 
 from django.core.exceptions import EmptyResultSet
 from django.db.models import Field, ForeignObject, Lookup
+
+_INTEGER_TYPES = {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField"}
 
 
 class AnyOf(Lookup):
     lookup_name = "any"
     prepare_rhs = False
 
-    def get_prep_lookup(self):
-        values = list(self.rhs)
-        if all(type(value) is int for value in values):
-            return values  # ids read from the database: nothing to prepare, and fast to check
+    def _target_field(self):
         field = self.lhs.output_field
+        return getattr(field, "target_field", field)  # a foreign key compares its target's values
+
+    def get_prep_lookup(self):
+        field = self._target_field()
+        values = [getattr(value, "pk", value) for value in self.rhs if value is not None]
+        if field.get_internal_type() in _INTEGER_TYPES and all(type(value) is int for value in values):
+            return values  # ids read from the database: nothing to prepare, and fast to check
         return [field.get_prep_value(value) for value in values]
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = self.rhs
+        field = self._target_field()
+        if not (field.get_internal_type() in _INTEGER_TYPES and all(type(value) is int for value in values)):
+            values = [field.get_db_prep_value(value, connection, prepared=True) for value in values]
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", (*lhs_params, self.rhs)
-        if not self.rhs:
+            return f"{lhs} = ANY(%s)", (*lhs_params, list(values))
+        if not values:
             raise EmptyResultSet
-        placeholders = ", ".join(["%s"] * len(self.rhs))
-        return f"{lhs} IN ({placeholders})", (*lhs_params, *self.rhs)
+        if connection.vendor == "sqlite":
+            subquery = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (lhs: a compiled column)
+            return subquery, (*lhs_params, json.dumps(list(values), default=str))
+        placeholders = ", ".join(["%s"] * len(values))
+        return f"{lhs} IN ({placeholders})", (*lhs_params, *values)
 
 
 # Relation fields keep their own lookup table, so they need it registered too.

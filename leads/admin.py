@@ -18,7 +18,9 @@ materialised id list); otherwise it is the ids ticked on the page.
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -79,6 +81,23 @@ class LeadAdmin(TenantScopedAdmin):
         # The stock action loads every object into memory and deletes within the request.
         found.pop("delete_selected", None)
         return found
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """The change page's delete button deletes through the same service as the bulk job
+        (not while the lead is in a call; its queued calls cancelled), not the collector."""
+        lead = self.get_object(request, unquote(object_id)) if request.method == "POST" else None
+        if lead is None:
+            return super().delete_view(request, object_id, extra_context)  # the page, or 404
+        if not self.has_delete_permission(request, lead):
+            raise PermissionDenied
+        try:
+            with transaction.atomic():
+                self.log_deletions(request, [lead])
+                services.lead_delete(business=lead.business, lead_id=lead.pk)
+        except ApplicationError as error:
+            self.message_user(request, str(error.message), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:leads_lead_change", args=[lead.pk]))
+        return self.response_delete(request, str(lead), lead.pk)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business":

@@ -8,6 +8,7 @@ either wholly applied or not at all.
 """
 
 import logging
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -175,12 +176,30 @@ def _delete_batch(business: Business, lead_ids: list[int], *, within) -> tuple[i
 
 
 def _check_references_now() -> None:
-    """Check the deferred foreign keys to the deleted leads here, inside the batch's
-    savepoint, not at commit: a violation then rolls back just this batch, which the
-    caller does again, instead of failing the job at its commit."""
-    if connection.vendor == "postgresql":
+    """Check the deferred foreign keys to leads here, inside the batch's savepoint, not at
+    commit: a violation then rolls back just this batch, which the caller does again,
+    instead of failing the job at its commit. Only those keys, and deferred again after,
+    so that nothing else of the caller's transaction is checked early."""
+    if connection.vendor != "postgresql":
+        return
+    constraints = _deferrable_foreign_keys_to_leads(connection.alias)
+    if constraints:
         with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"SET CONSTRAINTS {constraints} IMMEDIATE")
+            cursor.execute(f"SET CONSTRAINTS {constraints} DEFERRED")
+
+
+@lru_cache(maxsize=4)
+def _deferrable_foreign_keys_to_leads(alias: str) -> str:
+    """The schema-qualified, quoted names of the deferrable foreign keys that point at leads."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_constraint c"
+            " JOIN pg_namespace n ON n.oid = c.connamespace"
+            " WHERE c.contype = 'f' AND c.condeferrable AND c.confrelid = %s::regclass ORDER BY 1",
+            [Lead._meta.db_table],
+        )
+        return ", ".join(name for (name,) in cursor.fetchall())
 
 
 def _raw_delete_returning_ids(queryset: QuerySet[Lead]) -> set[int]:

@@ -101,8 +101,10 @@ def call_lock(*, job_id: int, wait_for_flush: bool = True) -> LockedCall | None:
     """Lock a call job's row for this transaction and read it. The row lock serialises
     callbacks, fetches and dial results of one call.
 
-    The run's settings come with it unlocked, as a separate read would: a cancel that races
-    with a report is caught by the next fill, which cancels queued calls under the run lock.
+    The run's settings come with it, unlocked and as they were when the statement began
+    (after waiting for the job's lock PostgreSQL reads the job again, not the run). A
+    cancel or failure of the run that lands meanwhile is caught by the fill that follows
+    every final report, which cancels the queued calls of such a run under the run lock.
 
     wait_for_flush=False lets this transaction commit without waiting for its WAL flush
     (PostgreSQL): a report lost to a database crash in the next few milliseconds costs

@@ -94,7 +94,9 @@ _RUN_LOCK = """
     JOIN businesses b ON b.id = r.business_id
     LEFT JOIN outbound_calling_hours h ON h.business_id = r.business_id
     WHERE r.id = %s"""
-_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN (%s, %s)"
+_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})".format(  # noqa: S608
+    ", ".join(["%s"] * len(ACTIVE))  # one placeholder per active status
+)
 # The due calls, oldest first. skip_locked: a queued call locked elsewhere is being
 # cancelled or detached from its deleted lead; the next one will do.
 _DUE_CALLS = """

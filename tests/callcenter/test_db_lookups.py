@@ -26,3 +26,13 @@ def test_any_on_a_foreign_key_with_strings_and_an_empty_list(business, other_bus
     assert Lead.objects.filter(business__any=[other_business.pk]).count() == 0
     assert not Lead.objects.filter(pk__any=[]).exists()
     assert Lead.objects.exclude(pk__any=[]).count() == 3
+
+
+def test_any_ignores_none_like_in_and_prepares_other_types(business):
+    insert_leads(business, 4)
+    leads = list(Lead.objects.order_by("id"))
+    assert Lead.objects.exclude(pk__any=[leads[0].pk, None]).count() == 3
+    assert Lead.objects.filter(pk__any=[None]).count() == 0
+    assert Lead.objects.filter(business__any=[business]).count() == 4
+    assert Lead.objects.filter(phone__any=[leads[1].phone, 5]).get() == leads[1]
+    assert Lead.objects.filter(created_at__any=[leads[2].created_at]).count() >= 1

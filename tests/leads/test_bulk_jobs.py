@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from callcenter import services as job_services
@@ -281,3 +281,22 @@ def test_every_relation_to_leads_is_detached_by_a_delete_receiver():
         if relation.field.concrete
     }
     assert relations == RELATIONS_DETACHED_BY_A_RECEIVER
+
+
+def test_a_delete_batch_checks_only_the_foreign_keys_to_leads(business):
+    """The batch checks the keys to leads early (to redo itself on a new reference), and
+    nothing else pending in the caller's transaction."""
+    lead = LeadFactory(business=business)
+    reached = []
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:  # an unrelated violation, deferred to commit
+            cursor.execute(
+                "INSERT INTO lead_imports (business_id, file_name, created_at, rows_total, rows_created,"
+                " rows_updated, rows_rejected, errors) VALUES (%s, 'x.csv', now(), 0, 0, 0, 0, '[]')",
+                [business.pk + 999_999],
+            )
+        services.lead_delete(business=business, lead_id=lead.pk)
+        reached.append(Lead.objects.filter(pk=lead.pk).exists())
+        with connection.cursor() as cursor:  # still pending: fails only now
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert reached == [False]

@@ -119,3 +119,25 @@ def test_staff_of_another_business_cannot_see_or_steer_the_run(admin_client, bus
 def test_the_action_is_offered_in_hebrew(admin_client, business):
     make_leads(business, 1)
     assert "התחל שיחות" in admin_client.get(CHANGELIST).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_change_pages_delete_keeps_a_lead_in_a_call_and_deletes_one_that_is_not(
+    admin_client, staff, business, fake_twilio
+):
+    staff.user_permissions.add(Permission.objects.get(codename="delete_lead"))
+    in_call, idle = make_leads(business, 2)
+    start_calls(admin_client, [in_call.pk])
+    call = OutboundCallJob.objects.get(lead=in_call)
+    assert call.status == CallStatus.DIALING
+
+    refused = admin_client.post(f"{CHANGELIST}{in_call.pk}/delete/", {"post": "yes"}, follow=True)
+    assert refused.redirect_chain[-1][0] == f"{CHANGELIST}{in_call.pk}/change/"
+    assert messages_of(refused) == ["הליד נמצא בשיחה פעילה ולא ניתן למחוק אותו כעת."]
+    call.refresh_from_db()
+    assert call.lead_id == in_call.pk and call.status == CallStatus.DIALING
+
+    deleted = admin_client.post(f"{CHANGELIST}{idle.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302 and deleted["Location"] == CHANGELIST
+    assert not type(idle).objects.filter(pk=idle.pk).exists()
+    assert type(in_call).objects.filter(pk=in_call.pk).exists()
