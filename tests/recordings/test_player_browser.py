@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.db import connections
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
@@ -35,6 +36,10 @@ def chromium(monkeypatch):
             yield browser
         finally:
             browser.close()
+            # With that loop running, Django keeps this thread's connections in storage of
+            # the loop's context, apart from the test's own: close what the test opened there,
+            # or the test database cannot be dropped at the end of the session.
+            connections.close_all()
 
 
 @pytest.fixture
