@@ -182,7 +182,7 @@ def _check_references_now() -> None:
     so that nothing else of the caller's transaction is checked early."""
     if connection.vendor != "postgresql":
         return
-    constraints = _deferrable_foreign_keys_to_leads(connection.alias)
+    constraints = _deferred_foreign_keys_to_leads(connection.alias)
     if constraints:
         with connection.cursor() as cursor:
             cursor.execute(f"SET CONSTRAINTS {constraints} IMMEDIATE")
@@ -190,13 +190,14 @@ def _check_references_now() -> None:
 
 
 @lru_cache(maxsize=4)
-def _deferrable_foreign_keys_to_leads(alias: str) -> str:
-    """The schema-qualified, quoted names of the deferrable foreign keys that point at leads."""
+def _deferred_foreign_keys_to_leads(alias: str) -> str:
+    """The schema-qualified, quoted names of the foreign keys to leads that are deferred by
+    default (as Django makes them), which _check_references_now sets back to deferred."""
     with connections[alias].cursor() as cursor:
         cursor.execute(
             "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_constraint c"
             " JOIN pg_namespace n ON n.oid = c.connamespace"
-            " WHERE c.contype = 'f' AND c.condeferrable AND c.confrelid = %s::regclass ORDER BY 1",
+            " WHERE c.contype = 'f' AND c.condeferred AND c.confrelid = %s::regclass ORDER BY 1",
             [Lead._meta.db_table],
         )
         return ", ".join(name for (name,) in cursor.fetchall())
