@@ -23,18 +23,15 @@ class AnyOf(Lookup):
         return getattr(field, "target_field", field)  # a foreign key compares its target's values
 
     def get_prep_lookup(self):
-        field = self._target_field()
-        values = [getattr(value, "pk", value) for value in self.rhs if value is not None]
-        if field.get_internal_type() in _INTEGER_TYPES and all(type(value) is int for value in values):
-            return values  # ids read from the database: nothing to prepare, and fast to check
-        return [field.get_prep_value(value) for value in values]
+        return [getattr(value, "pk", value) for value in self.rhs if value is not None]
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         values = self.rhs
         field = self._target_field()
+        # Ids read from the database need no preparing, and checking that is fast.
         if not (field.get_internal_type() in _INTEGER_TYPES and all(type(value) is int for value in values)):
-            values = [field.get_db_prep_value(value, connection, prepared=True) for value in values]
+            values = [field.get_db_prep_value(value, connection, prepared=False) for value in values]
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s)", (*lhs_params, list(values))
         if not values:
