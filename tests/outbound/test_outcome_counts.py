@@ -66,6 +66,7 @@ def test_only_finished_leads_count_each_under_its_own_outcome(business):
         "opted_out": 0,
         "canceled": 1,
     }
-    assert sum(counts.values()) == OutboundCallJob.objects.filter(
-        run=run, status__in=OutboundCallJob.FINAL_STATUSES
-    ).count()
+    assert (
+        sum(counts.values())
+        == OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.FINAL_STATUSES).count()
+    )
