@@ -53,6 +53,16 @@ class LeadAdminForm(forms.ModelForm):
     class Meta:
         model = Lead
         fields = ["business", "phone", "name", "email", "status", "do_not_call", "custom_fields"]
+        widgets = {
+            "phone": forms.TextInput(attrs={"dir": "ltr"}),
+            "email": forms.EmailInput(attrs={"dir": "ltr"}),
+            "custom_fields": forms.Textarea(attrs={"dir": "ltr", "rows": 4}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and not self.initial.get("custom_fields"):
+            self.initial["custom_fields"] = {}
 
     def clean_phone(self):
         try:

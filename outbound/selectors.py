@@ -1,6 +1,7 @@
 """Reads of runs and their calls, always scoped to one business."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from callcenter.errors import NotFound
 from callcenter.models import Business
@@ -99,3 +100,104 @@ def run_outcome_counts(*, run: OutboundCallRun) -> dict[str, int]:
         key = key or _OUTCOME_OF_STATUS.get(row["status"], "failed")
         counts[key] += row["n"]
     return counts
+
+
+# --- What the console shows -----------------------------------------------------------
+
+# A number Twilio can dial: E.164, "+" then 8 to 15 digits.
+DIALABLE_PHONE = r"^\+[1-9][0-9]{7,14}$"
+
+
+def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
+    """What "start calls" on `leads` will do, counted in one query on the same queryset the
+    run queues: how many are selected, and how many of them will not be dialed and why."""
+    in_active_call = Exists(
+        OutboundCallJob.objects.filter(
+            business=business, lead_id=OuterRef("pk"), status__in=OutboundCallJob.ACTIVE_STATUSES
+        )
+    )
+    dialable = Q(phone__regex=DIALABLE_PHONE)
+    counts = (
+        leads.order_by()
+        .alias(in_active_call=in_active_call)
+        .aggregate(
+            selected=Count("id"),
+            do_not_call=Count("id", filter=Q(do_not_call=True)),
+            invalid=Count("id", filter=Q(do_not_call=False) & ~dialable),
+            in_active_call=Count("id", filter=Q(do_not_call=False, in_active_call=True) & dialable),
+        )
+    )
+    counts["skipped"] = counts["do_not_call"] + counts["invalid"] + counts["in_active_call"]
+    counts["to_call"] = counts["selected"] - counts["skipped"]
+    return counts
+
+
+# What a run shows in brief (the runs list) and in full (its dashboard).
+DIALED_OUTCOMES = ("answered", "busy", "no_answer", "machine", "failed")
+
+
+def outcome_counts_of_runs(*, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    """run_outcome_counts of many runs in one query (a page of the runs list)."""
+    found: dict[int, dict[str, int]] = {run_id: dict.fromkeys(OUTCOME_KEYS, 0) for run_id in run_ids}
+    if not run_ids:
+        return found
+    rows = (
+        OutboundCallJob.objects.filter(run_id__in=run_ids, status__in=OutboundCallJob.FINAL_STATUSES)
+        .values("run_id", "status", "outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        key = _outcome_key(row["outcome"]) if row["outcome"] else None
+        key = key or _OUTCOME_OF_STATUS.get(row["status"], "failed")
+        found[row["run_id"]][key] += row["n"]
+    return found
+
+
+def answer_rate(outcomes: dict[str, int]) -> float | None:
+    """Answered calls as a share of the leads actually dialed to an end."""
+    dialed = sum(outcomes[key] for key in DIALED_OUTCOMES)
+    return outcomes["answered"] / dialed if dialed else None
+
+
+def run_dashboard(*, run: OutboundCallRun, now=None) -> dict:
+    """Everything the run page's dashboard shows: progress of finished leads only, each final
+    outcome, the answer rate, the calls in progress now, elapsed time and an estimate."""
+    now = now or timezone.now()
+    counts = call_status_counts(run_id=run.pk)
+    outcomes = run_outcome_counts(run=run)
+    finished = sum(outcomes.values())
+    done = finished - outcomes["canceled"]
+    in_progress = list(
+        OutboundCallJob.objects.filter(run_id=run.pk, status__in=OutboundCallJob.ACTIVE_STATUSES)
+        .order_by("slot")
+        .values("id", "phone", "lead_name", "status", "dial_started_at", "claimed_at", "answered_at")[:10]
+    )
+    for call in in_progress:
+        since = call["answered_at"] or call["dial_started_at"] or call["claimed_at"]
+        call["seconds"] = int((now - since).total_seconds()) if since else 0
+    end = run.finished_at or now
+    elapsed = int((end - run.started_at).total_seconds()) if run.started_at else 0
+    remaining = counts[CallStatus.QUEUED] + counts[CallStatus.DIALING] + counts[CallStatus.CALLING]
+    eta = None
+    if run.is_active and done and remaining and elapsed:
+        eta = int(remaining * elapsed / done)
+    total = run.total_leads or 0
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "cancel_requested": run.cancel_requested_at is not None,
+        "total": total,
+        "finished": finished,
+        "done": done,
+        "canceled": outcomes["canceled"],
+        "queued": counts[CallStatus.QUEUED],
+        "in_progress_count": counts[CallStatus.DIALING] + counts[CallStatus.CALLING],
+        "done_percent": round(done * 100 / total, 1) if total else 0,
+        "canceled_percent": round(outcomes["canceled"] * 100 / total, 1) if total else 0,
+        "outcomes": outcomes,
+        "answer_rate": answer_rate(outcomes),
+        "in_progress": in_progress,
+        "elapsed_seconds": elapsed,
+        "eta_seconds": eta,
+    }

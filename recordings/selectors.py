@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.errors import NotFound
@@ -61,3 +63,24 @@ def recording_for_user(*, user, call_sid: str, business_id: str | None = None) -
             return None
         recordings = recordings.filter(business_id=int(business_id))
     return recordings.order_by("business_id").first()
+
+
+def recording_call(*, recording: Recording):
+    """The call this recording is of (phone, lead, run), for the player page."""
+    from outbound.models import OutboundCallJob
+
+    return (
+        OutboundCallJob.objects.filter(business_id=recording.business_id, call_sid=recording.call_sid)
+        .select_related("run")
+        .first()
+    )
+
+
+def recording_unavailable_reason(*, recording: Recording) -> str:
+    """Why the recording cannot be had any more (every allowed download failed), or ""."""
+    if recording.is_ready or recording_runs_failed_count(recording=recording) < settings.RECORDING_MAX_ATTEMPTS:
+        return ""
+    return gettext(
+        "The recording could not be downloaded after %(attempts)s attempts, so it cannot be played. "
+        "An administrator can try again from the recordings list."
+    ) % {"attempts": settings.RECORDING_MAX_ATTEMPTS}

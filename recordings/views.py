@@ -4,10 +4,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from recordings import selectors
 
 
+@xframe_options_sameorigin  # the call's admin page embeds it
 @login_required(login_url="admin:login")
 def recording_player(request: HttpRequest, call_sid: str) -> HttpResponse:
     """The audio player page. The page itself only finds the recording; the script asks
@@ -23,6 +25,9 @@ def recording_player(request: HttpRequest, call_sid: str) -> HttpResponse:
         "recordings/player.html",
         {
             "recording": recording,
+            "call": selectors.recording_call(recording=recording),
+            "unavailable": selectors.recording_unavailable_reason(recording=recording),
+            "embed": request.GET.get("embed") == "1",
             "prepare_url": reverse("recordings:prepare", kwargs={"call_sid": recording.call_sid}) + query,
             "max_tries": settings.RECORDING_PLAYER_MAX_TRIES,
             "wait_scale": settings.RECORDING_PLAYER_WAIT_SCALE,
