@@ -4,10 +4,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from callcenter import (
+    admin_auth,  # noqa: F401  (users and groups, permission names in Hebrew)
     services,
-    third_party_names,  # noqa: F401  (Hebrew names of other apps' models)
+    third_party_names,  # noqa: F401  (Hebrew names of other apps' strings)
 )
-from callcenter.admin_base import ReadOnlyTenantAdmin
+from callcenter.admin_base import HebrewLabelsMixin, ReadOnlyTenantAdmin
 from callcenter.admin_display import import_link, job_link, ltr, ltr_json, run_link
 from callcenter.admin_filters import BusinessFilter
 from callcenter.errors import ApplicationError
@@ -17,14 +18,14 @@ from callcenter.models import BackgroundJob, Business, Membership
 JobType = BackgroundJob.JobType
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(HebrewLabelsMixin, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Business)
-class BusinessAdmin(admin.ModelAdmin):
+class BusinessAdmin(HebrewLabelsMixin, admin.ModelAdmin):
     list_display = ["id_display", "name", "time_zone", "created_at"]
     list_display_links = ["id_display", "name"]
     search_fields = ["name"]
@@ -56,7 +57,7 @@ def job_subject(job: BackgroundJob):
 class BackgroundJobAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "id_display",
-        "business",
+        "business_display",
         "job_type",
         "status",
         "subject_display",
@@ -71,7 +72,7 @@ class BackgroundJobAdmin(ReadOnlyTenantAdmin):
     actions = ["cancel_jobs"]
     readonly_fields = [
         "outcome_display",
-        "business",
+        "business_display",
         "job_type",
         "status",
         "subject_display",
@@ -96,6 +97,7 @@ class BackgroundJobAdmin(ReadOnlyTenantAdmin):
         extra_context = extra_context or {}
         if job is not None:
             extra_context["title"] = format_html("{} {} · {}", _("Job"), ltr(f"#{job.pk}"), job.get_job_type_display())
+            extra_context["console_crumb"] = extra_context["title"]
             extra_context["live"] = job.is_active
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -120,7 +122,7 @@ class BackgroundJobAdmin(ReadOnlyTenantAdmin):
         if not details:
             return job_outcome_sentence(job)
         return format_html(
-            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="auto">{}</p></details>',
+            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
             job_outcome_sentence(job),
             _("Details"),
             details,

@@ -111,7 +111,7 @@ class BackgroundJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.job_type} ({self.status})"
+        return f"#{self.pk} {self.get_job_type_display()} ({self.get_status_display()})"
 
     @property
     def is_active(self) -> bool:

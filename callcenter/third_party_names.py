@@ -90,4 +90,10 @@ THIRD_PARTY_MSGIDS = [
     gettext_noop("n = n times, -1 = forever"),
     gettext_noop("success"),
     gettext_noop("Task queue"),
+    # Django's admin, newer than its Hebrew catalog (headers read by screen readers).
+    gettext_noop("Model name"),
+    gettext_noop("Add link"),
+    gettext_noop("Change or view list link"),
+    gettext_noop("After you’ve created a user, you’ll be able to edit more user options."),
+    gettext_noop("Username"),
 ]

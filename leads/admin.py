@@ -135,10 +135,8 @@ class LeadAdmin(TenantScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         lead = self.get_object(request, object_id)
         if lead is not None:
-            extra_context = {
-                **(extra_context or {}),
-                "title": format_html("{} {} {}", _("Lead"), lead.name, ltr(lead.phone)),
-            }
+            title = format_html("{} {} {}", _("Lead"), lead.name, ltr(lead.phone))
+            extra_context = {**(extra_context or {}), "title": title, "console_crumb": title}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("phone"), ordering="phone")

@@ -34,8 +34,8 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
     list_display = [
         "id_display",
         "file_name",
-        "business",
-        "created_by",
+        "business_display",
+        "created_by_display",
         "created_at",
         "rows_total",
         "rows_created",
@@ -47,9 +47,9 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
     list_select_related = ["business", "created_by", "job"]
     readonly_fields = [
         "outcome",
-        "business",
+        "business_display",
         "file_name",
-        "created_by",
+        "created_by_display",
         "created_at",
         "job_status",
         "rows_total",
@@ -76,6 +76,7 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         extra_context = extra_context or {}
         if lead_import is not None:
             extra_context["title"] = format_html("{} {}", _("Import"), ltr(f"#{lead_import.pk}"))
+            extra_context["console_crumb"] = extra_context["title"]
             extra_context["live"] = lead_import.job is not None and lead_import.job.is_active
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -92,7 +93,7 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         if not details:
             return job_outcome_sentence(job)
         return format_html(
-            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="auto">{}</p></details>',
+            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
             job_outcome_sentence(job),
             _("Details"),
             details,

@@ -58,11 +58,18 @@ class OutcomeBreakdownChangeList(ChangeList):
 
 @admin.register(OutboundCallRun)
 class OutboundCallRunAdmin(ReadOnlyTenantAdmin):
-    list_display = ["id_display", "business", "status_display", "progress_display", "outcomes_display", "created_at"]
+    list_display = [
+        "id_display",
+        "business_display",
+        "status_display",
+        "progress_display",
+        "outcomes_display",
+        "created_at",
+    ]
     list_display_links = ["id_display"]
     list_select_related = ["business", "created_by"]
     readonly_fields = [
-        "business",
+        "business_display",
         "job_display",
         "status_display",
         "concurrency",
@@ -190,6 +197,7 @@ class OutboundCallRunAdmin(ReadOnlyTenantAdmin):
         if run is not None:
             extra_context.update(dashboard_context(request, run))
             extra_context["title"] = format_html("{} {}", _("Run"), ltr(f"#{run.pk}"))
+            extra_context["console_crumb"] = extra_context["title"]
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
@@ -315,6 +323,7 @@ class OutboundCallJobAdmin(ReadOnlyTenantAdmin):
         call = self.get_object(request, object_id)
         if call is not None:
             extra_context["title"] = format_html("{} {} {}", _("Call"), ltr(f"#{call.pk}"), ltr(call.phone))
+            extra_context["console_crumb"] = extra_context["title"]
             extra_context["player_url"] = recording_player_path(call)
             extra_context["attempts"] = call_attempt_rows(call)
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
@@ -352,7 +361,7 @@ def call_attempt_rows(call: OutboundCallJob) -> list[dict]:
 
 @admin.register(CallingHours)
 class CallingHoursAdmin(TenantScopedAdmin):
-    list_display = ["business", "hours_display"]
+    list_display = ["business_display", "hours_display"]
     list_select_related = ["business"]
 
     @admin.display(description=_("calling hours"))

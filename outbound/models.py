@@ -72,7 +72,7 @@ class OutboundCallRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} ({self.status})"
+        return f"#{self.pk} ({self.get_status_display()})"
 
     @property
     def is_active(self) -> bool:
@@ -170,7 +170,7 @@ class OutboundCallJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.phone} ({self.status})"
+        return f"#{self.pk} {self.phone} ({self.get_status_display()})"
 
 
 class CallEvent(models.Model):

@@ -117,16 +117,17 @@ def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
         )
     )
     dialable = Q(phone__regex=DIALABLE_PHONE)
-    counts = (
+    found = (
         leads.order_by()
-        .alias(in_active_call=in_active_call)
+        .alias(busy_elsewhere=in_active_call)
         .aggregate(
-            selected=Count("id"),
-            do_not_call=Count("id", filter=Q(do_not_call=True)),
-            invalid=Count("id", filter=Q(do_not_call=False) & ~dialable),
-            in_active_call=Count("id", filter=Q(do_not_call=False, in_active_call=True) & dialable),
+            n_selected=Count("id"),
+            n_do_not_call=Count("id", filter=Q(do_not_call=True)),
+            n_invalid=Count("id", filter=Q(do_not_call=False) & ~dialable),
+            n_in_active_call=Count("id", filter=Q(do_not_call=False, busy_elsewhere=True) & dialable),
         )
     )
+    counts = {key.removeprefix("n_"): value for key, value in found.items()}
     counts["skipped"] = counts["do_not_call"] + counts["invalid"] + counts["in_active_call"]
     counts["to_call"] = counts["selected"] - counts["skipped"]
     return counts

@@ -63,7 +63,7 @@ class RecordingAdmin(TenantScopedAdmin):
         "phone_display",
         "lead_name_display",
         "run_display",
-        "business",
+        "business_display",
         "duration_seconds",
         "downloaded_at",
         "player",
@@ -78,7 +78,7 @@ class RecordingAdmin(TenantScopedAdmin):
         "phone_display",
         "lead_name_display",
         "run_display",
-        "business",
+        "business_display",
         "recording_sid_display",
         "duration_seconds",
         "size_bytes",
@@ -174,14 +174,14 @@ class RecordingAdmin(TenantScopedAdmin):
 
 @admin.register(RecordingRun)
 class RecordingRunAdmin(ReadOnlyTenantAdmin):
-    list_display = ["id_display", "sid_display", "business", "status", "attempts", "created_at", "finished_at"]
+    list_display = ["id_display", "sid_display", "business_display", "status", "attempts", "created_at", "finished_at"]
     list_display_links = ["id_display"]
     list_select_related = ["business"]
     search_fields = ["call_sid"]
     readonly_fields = [
         "outcome_display",
         "sid_display",
-        "business",
+        "business_display",
         "status",
         "attempts",
         "created_at",
@@ -201,6 +201,7 @@ class RecordingRunAdmin(ReadOnlyTenantAdmin):
         extra_context = extra_context or {}
         if run is not None:
             extra_context["title"] = format_html("{} {}", _("Recording download"), ltr(f"#{run.pk}"))
+            extra_context["console_crumb"] = extra_context["title"]
             extra_context["live"] = run.is_active
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -229,7 +230,7 @@ class RecordingRunAdmin(ReadOnlyTenantAdmin):
         if not details:
             return sentence
         return format_html(
-            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="auto">{}</p></details>',
+            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
             sentence,
             _("Details"),
             details,

@@ -112,7 +112,7 @@ class RecordingRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.call_sid} ({self.status})"
+        return f"#{self.pk} {self.call_sid} ({self.get_status_display()})"
 
     @property
     def is_active(self) -> bool:

@@ -1,0 +1,254 @@
+"""A business as the console shows it on an ordinary day: leads with Hebrew names, an import
+with rejected rows, a finished run with every kind of outcome, a run dialing now, a
+recording and a download that failed. The screenshots and the page-by-page admin test
+are taken against it.
+
+The rows are written as the services leave them (a run's calls with their final
+outcomes), without dialing anyone.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.utils import timezone
+
+from callcenter.models import BackgroundJob, Business, Membership
+
+FIRST_NAMES = ["דנה", "יוסי", "מיכל", "אבי", "רונית", "משה", "נועה", "איתי", "שירה", "עומר"]
+LAST_NAMES = ["כהן", "לוי", "מזרחי", "פרץ", "ביטון", "אברהם", "פרידמן", "דהן", "אזולאי", "שפירא"]
+# The finished run: how many of its leads ended with each outcome (status, outcome).
+FINISHED_RUN = [
+    ("completed", "answered", 14),
+    ("completed", "machine", 2),
+    ("failed", "busy", 3),
+    ("failed", "no-answer", 4),
+    ("failed", "failed", 1),
+    ("skipped", "do_not_call", 2),
+    ("canceled", "canceled", 4),
+]
+STAFF_PERMISSION_APPS = ("leads", "outbound", "recordings", "callcenter")
+
+
+@dataclass
+class ConsoleDemo:
+    business: Business
+    staff: object
+    finished_run: object
+    active_run: object
+    lead_import: object
+
+
+def _phone(index: int) -> str:
+    return f"+9725{index // 10_000_000 % 10}{index % 10_000_000:07d}"
+
+
+def _name(index: int) -> str:
+    return f"{FIRST_NAMES[index % 10]} {LAST_NAMES[index // 10 % 10]}"
+
+
+@transaction.atomic
+def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_username: str = "נציג", leads: int = 120):
+    from leads.models import Lead, LeadImport
+    from outbound.models import OutboundCallJob, OutboundCallRun
+    from recordings.models import Recording, RecordingRun
+
+    now = timezone.now()
+    business = Business.objects.create(name=business_name)
+    staff = get_user_model().objects.create_user(username=staff_username, password=None, is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label__in=STAFF_PERMISSION_APPS))
+    Membership.objects.create(user=staff, business=business, role=Membership.Role.MANAGER)
+
+    import_job = BackgroundJob.objects.create(
+        business=business,
+        job_type=BackgroundJob.JobType.IMPORT_LEADS,
+        status=BackgroundJob.Status.SUCCEEDED,
+        progress_done=leads + 3,
+        progress_total=leads + 3,
+        result={"created": leads, "updated": 0, "rejected": 3, "rows": leads + 3},
+        created_by=staff,
+        started_at=now - timedelta(hours=3),
+        finished_at=now - timedelta(hours=3) + timedelta(seconds=4),
+        created_at=now - timedelta(hours=3),
+    )
+    lead_import = LeadImport.objects.create(
+        business=business,
+        file_name="לקוחות-נובמבר.csv",
+        created_by=staff,
+        job=import_job,
+        rows_total=leads + 3,
+        rows_created=leads,
+        rows_rejected=3,
+        errors=[
+            {"row": 7, "reason": "invalid_phone", "message": "מספר טלפון לא תקין.", "value": "03-12"},
+            {"row": 19, "reason": "missing_phone", "message": "חסר מספר טלפון.", "value": ""},
+            {
+                "row": 44,
+                "reason": "duplicate_in_file",
+                "message": "המספר כבר הופיע בשורה 12.",
+                "value": "+972501234567",
+            },
+        ],
+        created_at=now - timedelta(hours=3),
+    )
+    created = Lead.objects.bulk_create(
+        Lead(
+            business=business,
+            phone=_phone(1_234_000 + index),
+            name=_name(index),
+            do_not_call=index % 25 == 0,
+            lead_import=lead_import,
+            custom_fields={"עיר": ["תל אביב", "חיפה", "ירושלים"][index % 3]},
+        )
+        for index in range(leads)
+    )
+
+    def run_with_job(status: str, started, finished=None, **extra):
+        job = BackgroundJob.objects.create(
+            business=business,
+            job_type=BackgroundJob.JobType.ENQUEUE_OUTBOUND_CALLS,
+            status=BackgroundJob.Status.SUCCEEDED if finished else BackgroundJob.Status.RUNNING,
+            created_by=staff,
+            created_at=started,
+            started_at=started,
+            finished_at=finished,
+        )
+        return OutboundCallRun.objects.create(
+            business=business,
+            background_job=job,
+            status=status,
+            concurrency=3,
+            max_attempts=2,
+            created_by=staff,
+            created_at=started,
+            started_at=started,
+            finished_at=finished,
+            **extra,
+        )
+
+    finished_total = sum(count for _status, _outcome, count in FINISHED_RUN)
+    started = now - timedelta(hours=2)
+    finished_run = run_with_job(
+        OutboundCallRun.Status.CANCELLED,
+        started,
+        finished=started + timedelta(minutes=21),
+        total_leads=finished_total,
+        selection={"filter": {"lead_import": str(lead_import.pk)}},
+        cancel_requested_at=started + timedelta(minutes=20),
+        message="בוטלה לבקשתך.",
+    )
+    calls = []
+    position = 0
+    for status, outcome, count in FINISHED_RUN:
+        for _ in range(count):
+            lead = created[position]
+            dialed = status in ("completed", "failed")
+            answered = outcome in ("answered", "machine")
+            at = started + timedelta(seconds=40 * position)
+            calls.append(
+                OutboundCallJob(
+                    business=business,
+                    run=finished_run,
+                    lead=lead,
+                    phone=lead.phone,
+                    lead_name=lead.name,
+                    status=status,
+                    outcome=outcome,
+                    attempts=(2 if outcome in ("busy", "no-answer") else 1) if dialed else 0,
+                    call_sid=f"CA{position + 1:032d}" if dialed else None,
+                    twilio_status={"answered": "completed", "machine": "completed"}.get(outcome, outcome)
+                    if dialed
+                    else "",
+                    dial_started_at=at if dialed else None,
+                    answered_at=at + timedelta(seconds=6) if answered else None,
+                    ended_at=at + timedelta(seconds=50),
+                    duration_seconds=44 if answered else None,
+                    created_at=started,
+                )
+            )
+            position += 1
+    OutboundCallJob.objects.bulk_create(calls)
+
+    active_leads = created[position : position + 40]
+    active_started = now - timedelta(minutes=6)
+    active_run = run_with_job(
+        OutboundCallRun.Status.RUNNING,
+        active_started,
+        total_leads=len(active_leads),
+        selection={"lead_ids": [lead.pk for lead in active_leads]},
+    )
+    active_calls = []
+    for index, lead in enumerate(active_leads):
+        at = active_started + timedelta(seconds=30 * index)
+        if index < 9:
+            status, outcome = [("completed", "answered"), ("failed", "no-answer"), ("completed", "answered")][index % 3]
+        elif index < 12:
+            status, outcome = ("calling" if index < 11 else "dialing"), ""
+        else:
+            status, outcome = "queued", ""
+        finished = status in ("completed", "failed")
+        active_calls.append(
+            OutboundCallJob(
+                business=business,
+                run=active_run,
+                lead=lead,
+                phone=lead.phone,
+                lead_name=lead.name,
+                status=status,
+                outcome=outcome,
+                attempts=1 if status != "queued" else 0,
+                slot=index - 8 if status in ("calling", "dialing") else None,
+                call_sid=f"CA{1000 + index:032d}" if status not in ("queued", "dialing") else None,
+                twilio_status={"calling": "in-progress", "completed": "completed", "failed": "no-answer"}.get(
+                    status, ""
+                ),
+                claimed_at=at if status != "queued" else None,
+                dial_started_at=at if status != "queued" else None,
+                answered_at=at + timedelta(seconds=5) if outcome == "answered" or status == "calling" else None,
+                ended_at=at + timedelta(seconds=40) if finished else None,
+                duration_seconds=35 if outcome == "answered" else None,
+                created_at=active_started,
+            )
+        )
+    OutboundCallJob.objects.bulk_create(active_calls)
+
+    answered = OutboundCallJob.objects.filter(run=finished_run, outcome="answered").order_by("id")[:2]
+    recordings = [
+        Recording.objects.create(
+            business=business,
+            call_sid=call.call_sid,
+            recording_sid=f"RE{call.pk:032d}",
+            duration_seconds=44,
+        )
+        for call in answered
+    ]
+    for attempt in range(3):
+        RecordingRun.objects.create(
+            business=business,
+            recording=recordings[1],
+            call_sid=recordings[1].call_sid,
+            status=RecordingRun.Status.FAILED,
+            attempts=3,
+            error_message="Twilio answered 404 for the recording media.",
+            created_at=now - timedelta(minutes=50 - attempt),
+            finished_at=now - timedelta(minutes=49 - attempt),
+        )
+    BackgroundJob.objects.create(
+        business=business,
+        job_type=BackgroundJob.JobType.UPDATE_LEADS,
+        status=BackgroundJob.Status.FAILED,
+        progress_done=2000,
+        progress_total=5200,
+        payload={"selection": {"filter": {"status": ["new"]}}, "changes": {"status": "contacted"}},
+        result={"updated": 2000, "skipped": 0},
+        error_message="Failed: connection to server at /var/run/postgresql/.s.PGSQL.5432 failed",
+        created_by=staff,
+        created_at=now - timedelta(minutes=30),
+        started_at=now - timedelta(minutes=30),
+        finished_at=now - timedelta(minutes=29),
+    )
+    return ConsoleDemo(
+        business=business, staff=staff, finished_run=finished_run, active_run=active_run, lead_import=lead_import
+    )
