@@ -30,8 +30,6 @@ class HebrewLabelsMixin:
         return formfield
 
 
-
-
 class TenantScopedAdmin(HebrewLabelsMixin, admin.ModelAdmin):
     """A model admin that shows a staff user only the rows of their own businesses.
 
