@@ -98,6 +98,7 @@ class BackgroundJobAdmin(ReadOnlyTenantAdmin):
         if job is not None:
             extra_context["title"] = format_html("{} {} · {}", _("Job"), ltr(f"#{job.pk}"), job.get_job_type_display())
             extra_context["console_crumb"] = extra_context["title"]
+            extra_context["subtitle"] = None  # the title names the object already
             extra_context["live"] = job.is_active
         return super().change_view(request, object_id, form_url, extra_context)
 

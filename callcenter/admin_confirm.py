@@ -51,6 +51,7 @@ def confirmation_response(
         "opts": opts,
         "question": question,
         "count": count,
+        "count_text": f"{count:,}",
         "count_label": count_label,
         "confirm_label": confirm_label,
         "facts": facts or [],

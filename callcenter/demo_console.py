@@ -157,7 +157,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
                     status=status,
                     outcome=outcome,
                     attempts=(2 if outcome in ("busy", "no-answer") else 1) if dialed else 0,
-                    call_sid=f"CA{position + 1:032d}" if dialed else None,
+                    call_sid=f"CA{business.pk:08d}{position + 1:024d}" if dialed else None,
                     twilio_status={"answered": "completed", "machine": "completed"}.get(outcome, outcome)
                     if dialed
                     else "",
@@ -165,6 +165,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
                     answered_at=at + timedelta(seconds=6) if answered else None,
                     ended_at=at + timedelta(seconds=50),
                     duration_seconds=44 if answered else None,
+                    error_code="do_not_call" if status == "skipped" else "",
                     created_at=started,
                 )
             )
@@ -200,7 +201,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
                 outcome=outcome,
                 attempts=1 if status != "queued" else 0,
                 slot=index - 8 if status in ("calling", "dialing") else None,
-                call_sid=f"CA{1000 + index:032d}" if status not in ("queued", "dialing") else None,
+                call_sid=f"CA{business.pk:08d}{1000 + index:024d}" if status not in ("queued", "dialing") else None,
                 twilio_status={"calling": "in-progress", "completed": "completed", "failed": "no-answer"}.get(
                     status, ""
                 ),

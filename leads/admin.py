@@ -68,7 +68,7 @@ __all__ = [
 class LeadAdmin(TenantScopedAdmin):
     form = LeadAdminForm
     list_display = [
-        "id",
+        "id_display",
         "name",
         "phone_display",
         "email",
@@ -77,7 +77,7 @@ class LeadAdmin(TenantScopedAdmin):
         "lead_import_display",
         "created_at",
     ]
-    list_display_links = ["id", "name"]
+    list_display_links = ["id_display", "name"]
     list_filter = [BusinessListFilter, StatusListFilter, DoNotCallListFilter, LeadImportListFilter]
     list_select_related = ["lead_import"]
     search_fields = ["name", "phone", "email"]
@@ -136,7 +136,7 @@ class LeadAdmin(TenantScopedAdmin):
         lead = self.get_object(request, object_id)
         if lead is not None:
             title = format_html("{} {} {}", _("Lead"), lead.name, ltr(lead.phone))
-            extra_context = {**(extra_context or {}), "title": title, "console_crumb": title}
+            extra_context = {**(extra_context or {}), "title": title, "console_crumb": title, "subtitle": None}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("phone"), ordering="phone")

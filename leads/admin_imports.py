@@ -77,6 +77,7 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         if lead_import is not None:
             extra_context["title"] = format_html("{} {}", _("Import"), ltr(f"#{lead_import.pk}"))
             extra_context["console_crumb"] = extra_context["title"]
+            extra_context["subtitle"] = None  # the title names the object already
             extra_context["live"] = lead_import.job is not None and lead_import.job.is_active
         return super().change_view(request, object_id, form_url, extra_context)
 

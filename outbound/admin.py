@@ -198,6 +198,7 @@ class OutboundCallRunAdmin(ReadOnlyTenantAdmin):
             extra_context.update(dashboard_context(request, run))
             extra_context["title"] = format_html("{} {}", _("Run"), ltr(f"#{run.pk}"))
             extra_context["console_crumb"] = extra_context["title"]
+            extra_context["subtitle"] = None  # the title names the object already
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
@@ -324,6 +325,7 @@ class OutboundCallJobAdmin(ReadOnlyTenantAdmin):
         if call is not None:
             extra_context["title"] = format_html("{} {} {}", _("Call"), ltr(f"#{call.pk}"), ltr(call.phone))
             extra_context["console_crumb"] = extra_context["title"]
+            extra_context["subtitle"] = None  # the title names the object already
             extra_context["player_url"] = recording_player_path(call)
             extra_context["attempts"] = call_attempt_rows(call)
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

@@ -106,6 +106,25 @@ def run_outcome_counts(*, run: OutboundCallRun) -> dict[str, int]:
 
 # A number Twilio can dial: E.164, "+" then 8 to 15 digits.
 DIALABLE_PHONE = r"^\+[1-9][0-9]{7,14}$"
+# Why a run skipped a lead at its start (the call's error_code).
+SKIP_DO_NOT_CALL = "do_not_call"
+SKIP_INVALID = "invalid_number"
+SKIP_IN_ACTIVE_CALL = "in_active_call"
+SKIP_REASONS = (SKIP_DO_NOT_CALL, SKIP_INVALID, SKIP_IN_ACTIVE_CALL)
+
+
+def run_skip_counts(*, run: OutboundCallRun) -> dict[str, int]:
+    """Leads the run skipped, by reason: what its start's confirmation announced."""
+    counts = dict.fromkeys(SKIP_REASONS, 0)
+    rows = (
+        OutboundCallJob.objects.filter(run_id=run.pk, status=CallStatus.SKIPPED, error_code__in=SKIP_REASONS)
+        .values("error_code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["error_code"]] = row["n"]
+    return counts
 
 
 def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
@@ -128,6 +147,7 @@ def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
         )
     )
     counts = {key.removeprefix("n_"): value for key, value in found.items()}
+    counts[SKIP_INVALID] = counts["invalid"]
     counts["skipped"] = counts["do_not_call"] + counts["invalid"] + counts["in_active_call"]
     counts["to_call"] = counts["selected"] - counts["skipped"]
     return counts
@@ -199,6 +219,7 @@ def run_dashboard(*, run: OutboundCallRun, now=None) -> dict:
         "outcomes": outcomes,
         "answer_rate": answer_rate(outcomes),
         "in_progress": in_progress,
+        "skipped": run_skip_counts(run=run),
         "elapsed_seconds": elapsed,
         "eta_seconds": eta,
     }

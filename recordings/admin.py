@@ -202,6 +202,7 @@ class RecordingRunAdmin(ReadOnlyTenantAdmin):
         if run is not None:
             extra_context["title"] = format_html("{} {}", _("Recording download"), ltr(f"#{run.pk}"))
             extra_context["console_crumb"] = extra_context["title"]
+            extra_context["subtitle"] = None  # the title names the object already
             extra_context["live"] = run.is_active
         return super().change_view(request, object_id, form_url, extra_context)
 
