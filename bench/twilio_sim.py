@@ -31,8 +31,8 @@ import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from callcenter import twilio_gateway  # noqa: E402
-from callcenter.twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator, max_overlap  # noqa: E402
-from callcenter.twilio_sim.receiver import CallbackReceiver  # noqa: E402
+from twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator, max_overlap  # noqa: E402
+from twilio_sim.receiver import CallbackReceiver  # noqa: E402
 
 _sessions = threading.local()
 

@@ -12,8 +12,8 @@ the simulator makes, for tests of the simulator and gateway that do not involve 
 
 import pytest
 
-from callcenter.twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator
-from callcenter.twilio_sim.receiver import CallbackReceiver
+from twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator
+from twilio_sim.receiver import CallbackReceiver
 
 FAST_TIME_SCALE = 100.0
 

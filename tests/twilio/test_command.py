@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from callcenter import twilio_gateway
-from callcenter.twilio_sim import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SIM_FROM_NUMBER
-from callcenter.twilio_sim.receiver import CallbackReceiver
+from twilio_sim import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SIM_FROM_NUMBER
+from twilio_sim.receiver import CallbackReceiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

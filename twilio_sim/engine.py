@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import requests
 from twilio.request_validator import RequestValidator
 
-from callcenter.twilio_sim.config import SimConfig
+from twilio_sim.config import SimConfig
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 API_VERSION = "2010-04-01"

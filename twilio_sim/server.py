@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from callcenter.twilio_sim.audio import SyntheticAudio
-from callcenter.twilio_sim.config import SimConfig
-from callcenter.twilio_sim.engine import API_VERSION, SimCall, SimEngine, rfc2822
+from twilio_sim.audio import SyntheticAudio
+from twilio_sim.config import SimConfig
+from twilio_sim.engine import API_VERSION, SimCall, SimEngine, rfc2822
 
 logger = logging.getLogger(__name__)
 
