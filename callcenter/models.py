@@ -46,7 +46,27 @@ class Membership(models.Model):
         return f"{self.user} @ {self.business}"
 
 
-class GuardedJob(models.Model):
+class JobLifecycle(models.Model):
+    """Who started a piece of long work, and when it was created, started and finished:
+    the fields every job-like row shares (guarded jobs, outbound call runs)."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class GuardedJob(JobLifecycle):
     """The lifecycle every guarded job shares (background jobs, recording download runs).
 
     At most one job per scope is active (queued or running): a partial unique index over the
@@ -71,19 +91,8 @@ class GuardedJob(models.Model):
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     error_message = models.TextField(_("message"), blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("started by"),
-    )
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     # NULL until a worker first touches the job: until then it is judged by created_at.
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         abstract = True
