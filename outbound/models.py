@@ -19,7 +19,7 @@ class OutboundCallRun(models.Model):
         PAUSED = "paused", _("Paused")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELED = "canceled", _("Canceled")
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.PAUSED)
 
