@@ -131,7 +131,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
     finished_total = sum(count for _status, _outcome, count in FINISHED_RUN)
     started = now - timedelta(hours=2)
     finished_run = run_with_job(
-        OutboundCallRun.Status.CANCELLED,
+        OutboundCallRun.Status.CANCELED,
         started,
         finished=started + timedelta(minutes=21),
         total_leads=finished_total,

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from callcenter.models import Business
 from leads.admin_selection import business_choices
 from leads.models import Lead
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import phone_normalize
 
 
 class LeadBulkUpdateForm(forms.Form):
@@ -65,7 +65,4 @@ class LeadAdminForm(forms.ModelForm):
             self.initial["custom_fields"] = {}
 
     def clean_phone(self):
-        try:
-            return phone_normalize(self.cleaned_data["phone"])
-        except InvalidPhone:
-            raise forms.ValidationError(_("Enter a valid phone number.")) from None
+        return phone_normalize(self.cleaned_data["phone"])

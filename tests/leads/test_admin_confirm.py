@@ -49,8 +49,6 @@ def test_select_all_shows_the_exact_count_and_starts_nothing(admin_client, busin
     assert page.context["count"] == 1234
     html = page.content.decode()
     assert 'data-count="1234"><bdi dir="ltr">1,234</bdi>' in html
-        html.find("confirm-count") : html.find("confirm-count") + 200
-    ]
     assert not BackgroundJob.objects.exists()
     # The confirmation posts back the same selection (the filter in the URL, select-across).
     html = page.content.decode()
