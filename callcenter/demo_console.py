@@ -10,6 +10,7 @@ outcomes), without dialing anyone.
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
@@ -105,11 +106,13 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
         for index in range(leads)
     )
 
-    def run_with_job(status: str, started, finished=None, **extra):
+    def run_with_job(status: str, started, finished=None, *, total_leads: int, **extra):
+        total = total_leads
         job = BackgroundJob.objects.create(
             business=business,
             job_type=BackgroundJob.JobType.ENQUEUE_OUTBOUND_CALLS,
             status=BackgroundJob.Status.SUCCEEDED if finished else BackgroundJob.Status.RUNNING,
+            progress_total=total,
             created_by=staff,
             created_at=started,
             started_at=started,
@@ -125,6 +128,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
             created_at=started,
             started_at=started,
             finished_at=finished,
+            total_leads=total_leads,
             **extra,
         )
 
@@ -225,7 +229,8 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
         )
         for call in answered
     ]
-    for attempt in range(3):
+    # Every allowed download of the second one failed: it cannot be had any more.
+    for attempt in range(settings.RECORDING_MAX_ATTEMPTS):
         RecordingRun.objects.create(
             business=business,
             recording=recordings[1],
@@ -233,8 +238,8 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
             status=RecordingRun.Status.FAILED,
             attempts=3,
             error_message="Twilio answered 404 for the recording media.",
-            created_at=now - timedelta(minutes=50 - attempt),
-            finished_at=now - timedelta(minutes=49 - attempt),
+            created_at=now - timedelta(minutes=50 - 2 * attempt),
+            finished_at=now - timedelta(minutes=49 - 2 * attempt),
         )
     BackgroundJob.objects.create(
         business=business,

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -12,6 +14,11 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
+
+def favicon(request):
+    return HttpResponsePermanentRedirect(static("callcenter/favicon.svg"))
+
+
 urlpatterns = [
     path("api/", include(api_patterns)),
     # Each app's urls.py names its full paths (/api/leads..., /webhooks/twilio/...).
@@ -20,4 +27,6 @@ urlpatterns = [
     path("", include("recordings.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico on pages that name no icon.
+    path("favicon.ico", favicon),
 ]

@@ -65,4 +65,9 @@ class LeadAdminForm(forms.ModelForm):
             self.initial["custom_fields"] = {}
 
     def clean_phone(self):
-        return phone_normalize(self.cleaned_data["phone"])
+        phone = phone_normalize(self.cleaned_data["phone"])
+        business = self.cleaned_data.get("business") or getattr(self.instance, "business", None)
+        # Said here in plain words; the unique constraint behind it would name the fields.
+        if business and Lead.objects.filter(business=business, phone=phone).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("A lead with this phone number already exists."))
+        return phone

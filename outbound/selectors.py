@@ -136,8 +136,10 @@ def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
         )
     )
     dialable = Q(phone__regex=DIALABLE_PHONE)
+    # Through an id subquery: a filtered selection may be DISTINCT, which an aggregate over
+    # an annotation would otherwise wrap and lose.
     found = (
-        leads.order_by()
+        leads.model.objects.filter(pk__in=leads.order_by().values("pk"))
         .alias(busy_elsewhere=in_active_call)
         .aggregate(
             n_selected=Count("id"),

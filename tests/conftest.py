@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.plugins.leads",
     "tests.plugins.outbound",
     "tests.plugins.recordings",
+    "tests.plugins.browser",
 ]
 
 
