@@ -107,3 +107,56 @@ def test_dashboard_numbers_equal_the_calls_list_and_cancelled_are_not_done(admin
     assert f"{outcomes['canceled']} בוטלו ולא חויגו" in html
     # A finished run offers no buttons but the calls list.
     assert "data-control=" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_run_is_refused_with_a_link_to_the_active_run(admin_client, business, fake_twilio):
+    first, second = make_leads(business, 2)
+    for lead in (first, second):
+        response = admin_client.post(
+            CHANGELIST,
+            {
+                "action": "start_calls",
+                ACTION_CHECKBOX_NAME: [lead.pk],
+                "select_across": "0",
+                "confirmed": "yes",
+                "concurrency": "1",
+            },
+            follow=True,
+        )
+    run = OutboundCallRun.objects.get()
+    html = response.content.decode()
+    assert "תור שיחות פעיל כבר קיים" in html
+    assert f'<a href="/admin/outbound/outboundcallrun/{run.pk}/change/"><bdi dir="ltr">#{run.pk}</bdi></a>' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_buttons_follow_the_state_and_every_press_says_what_happened(admin_client, business, fake_twilio):
+    ids = [lead.pk for lead in make_leads(business, 6)]
+    admin_client.post(
+        CHANGELIST,
+        {
+            "action": "start_calls",
+            ACTION_CHECKBOX_NAME: ids,
+            "select_across": "0",
+            "confirmed": "yes",
+            "concurrency": "1",
+        },
+    )
+    run = OutboundCallRun.objects.get()
+    page = f"/admin/outbound/outboundcallrun/{run.pk}/"
+
+    def controls():
+        html = admin_client.get(page + "dashboard/").content.decode()
+        return set(re.findall(r'data-control="(\w+)"', html))
+
+    assert controls() == {"pause", "cancel"}
+    paused = admin_client.post(page + "control/pause/", follow=True)
+    assert [str(m) for m in paused.context["messages"]] and controls() == {"resume", "cancel"}
+    # Cancel asks first: the GET is a confirmation with the count, and changes nothing.
+    confirm = admin_client.get(page + "control/cancel/")
+    assert confirm.status_code == 200 and 'data-role="count">5<' in confirm.content.decode()
+    assert OutboundCallRun.objects.get().cancel_requested_at is None
+    cancelled = admin_client.post(page + "control/cancel/", follow=True)
+    assert "הריצה מבוטלת" in " ".join(str(m) for m in cancelled.context["messages"])
+    assert controls() == set()
