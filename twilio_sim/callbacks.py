@@ -81,7 +81,7 @@ class Callbacks:
         params = call_params(call, "in-progress")
         self._enqueue(self._delivery(call, "twiml", "twiml", call.url, call.method, params, now))
 
-    def status(self, call: SimCall, event: str, now: float, *, final: bool) -> None:
+    def status(self, call: SimCall, event: str, now: float, *, final: bool, recording_url: str = "") -> None:
         params = call_params(call, event)
         params.update(
             {
@@ -94,6 +94,16 @@ class Callbacks:
         if event in TERMINAL_STATUSES:
             params["CallDuration"] = str(call.duration or 0)
             params["Duration"] = str(-(-(call.duration or 0) // 60))
+            params["SipResponseCode"] = str(call.sip_response_code)
+            if call.error_code:
+                params["ErrorCode"] = call.error_code
+                params["ErrorMessage"] = call.error_message
+            recording = call.recording
+            if event == "completed" and recording is not None and not recording.absent:
+                # Record=true: the completed callback names the call's recording.
+                params["RecordingUrl"] = recording_url
+                params["RecordingSid"] = recording.sid
+                params["RecordingDuration"] = str(recording.duration)
         self._queue(
             call,
             kind="status",
@@ -105,7 +115,7 @@ class Callbacks:
             final=final,
         )
 
-    def recording(self, call: SimCall, params: dict, now: float) -> None:
+    def recording(self, call: SimCall, params: dict, now: float, *, final: bool) -> None:
         self._queue(
             call,
             kind="recording",
@@ -114,7 +124,7 @@ class Callbacks:
             method=call.recording_status_callback_method,
             params=params,
             due=now,
-            final=True,
+            final=final,
         )
 
     # --- faults and order -------------------------------------------------------------------
@@ -130,6 +140,7 @@ class Callbacks:
         log = {
             "kind": kind,
             "event": event,
+            "method": method,
             "sequence": int(params["SequenceNumber"]) if "SequenceNumber" in params else None,
             "url": url,
             "due_at": due,
