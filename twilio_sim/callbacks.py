@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlencode
 
+import phonenumbers
 import requests
 from twilio.request_validator import RequestValidator
 
@@ -36,9 +37,28 @@ class Delivery:
     log: dict
 
 
+def _country(number: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def _geography(call: SimCall) -> dict:
+    """Twilio's geographic parameters: the country of each number; city, state and postal
+    code are sent empty when Twilio does not know them, as for mobile numbers."""
+    params = {}
+    for prefix, number in (("From", call.from_), ("To", call.to), ("Caller", call.from_), ("Called", call.to)):
+        params.update(
+            {f"{prefix}Country": _country(number), f"{prefix}City": "", f"{prefix}State": "", f"{prefix}Zip": ""}
+        )
+    return params
+
+
 def call_params(call: SimCall, status: str) -> dict:
     """The parameters of every request about a call (Twilio's "request parameters")."""
     params = {
+        **_geography(call),
         "AccountSid": call.account_sid,
         "ApiVersion": API_VERSION,
         "CallSid": call.sid,

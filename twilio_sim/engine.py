@@ -317,8 +317,6 @@ class SimEngine:
             "RecordingSource": "OutboundAPI",
             "RecordingStartTime": rfc2822(recording.created_at),
             "RecordingTrack": "both",
-            "CallbackSource": "recording-status-events",
-            "Timestamp": rfc2822(time.time()),
         }
         if status in ("completed", "absent"):
             params["RecordingDuration"] = str(recording.duration)

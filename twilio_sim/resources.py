@@ -34,6 +34,8 @@ def call_resource(call: SimCall) -> dict:
         "queue_time": str(call.queue_time_ms),
         "start_time": rfc2822(call.started_at),
         "status": call.status,
+        # SHAKEN/STIR attestation, reported on incoming calls only.
+        "stir_verstat": None,
         "to": call.to,
         "to_formatted": call.to,
         "trunk_sid": None,
