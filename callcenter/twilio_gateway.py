@@ -11,6 +11,7 @@ trying again later, ``PermanentTwilioError`` (invalid number, other 4xx) is not.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+
+logger = logging.getLogger(__name__)
 
 TWILIO_API_DEFAULT_BASE_URL = "https://api.twilio.com"
 STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -275,6 +278,21 @@ def call_cancel(*, call_sid: str) -> CallInfo | None:
         if error.code == CALL_NOT_IN_PROGRESS_CODE:
             return None
         raise
+
+
+def calls_cancel(*, call_sids: list[str]) -> int:
+    """Cancel each call not yet answered; returns how many Twilio canceled. A failure is
+    logged, not raised: such a call still ends by itself (its ring timeout) and its final
+    callback is applied like any other."""
+    canceled = 0
+    for call_sid in call_sids:
+        try:
+            info = call_cancel(call_sid=call_sid)
+        except TwilioGatewayError as error:
+            logger.warning("Could not cancel call %s at Twilio: %s", call_sid, error)
+            continue
+        canceled += info is not None and info.status == "canceled"
+    return canceled
 
 
 def _aware(moment: datetime) -> datetime:
