@@ -35,8 +35,9 @@ COMMON_ERRORS = {
         description='`code: "recording_unavailable"`: RECORDING_MAX_ATTEMPTS downloads failed; no new job is started '
         "until staff force a new try from the admin. Final: clients stop asking.",
     ),
-    500: OpenApiResponse(
-        ErrorSerializer, description="A new download job could not be created; no active job is left behind."
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="A new download job could not be created or queued; no active job is left behind. Try again.",
     ),
 }
 PREPARING = OpenApiResponse(

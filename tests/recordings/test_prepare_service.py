@@ -96,7 +96,7 @@ def test_hebrew_is_the_default_language_of_the_stuck_message(api, recording):
 
 
 @pytest.mark.parametrize("old_status", ["queued", "running"])
-def test_failure_to_create_the_new_job_is_500_and_leaves_no_active_job(api, recording, monkeypatch, old_status):
+def test_failure_to_create_the_new_job_is_503_and_leaves_no_active_job(api, recording, monkeypatch, old_status):
     stuck = run_create(recording=recording, status=old_status, minutes_old=6)
 
     real_insert, inserts = services._run_insert, []
@@ -110,9 +110,9 @@ def test_failure_to_create_the_new_job_is_500_and_leaves_no_active_job(api, reco
     monkeypatch.setattr(services, "_run_insert", insert_fails_once_the_stuck_job_is_failed)
     response = api.get(f"/api/recordings/file/{recording.call_sid}", HTTP_ACCEPT_LANGUAGE="en")
 
-    assert response.status_code == 500
+    assert response.status_code == 503
     body = response.json()
-    assert body["code"] == "internal_error"
+    assert body["code"] == "service_unavailable"
     assert "Could not start downloading the recording" in body["error"]
     assert "No space left on device" in body["error"]
     assert len(inserts) == 2
