@@ -32,8 +32,9 @@ COMMON_ERRORS = {
     ),
     409: OpenApiResponse(
         RecordingUnavailableErrorSerializer,
-        description='`code: "recording_unavailable"`: RECORDING_MAX_ATTEMPTS downloads failed; no new job is started '
-        "until staff force a new try from the admin. Final: clients stop asking.",
+        description='`code: "recording_unavailable"`: RECORDING_MAX_FAILED_RUNS download runs failed '
+        "(`attempts` in the body); no new job is started until staff force a new try from the admin. "
+        "Final: clients stop asking.",
     ),
     503: OpenApiResponse(
         ErrorSerializer,

@@ -82,7 +82,7 @@ def recording_run_start(*, recording: Recording, created_by=None) -> RecordingRu
     """
 
     def refuse_after_max_failed_runs() -> None:
-        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_ATTEMPTS:
+        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_FAILED_RUNS:
             raise _unavailable(recording)
 
     try:
@@ -125,10 +125,10 @@ def _run_insert(*, recording: Recording, created_by=None) -> RecordingRun:
 def _unavailable(recording: Recording) -> RecordingUnavailable:
     last = selectors.recording_run_last_failed(recording=recording)
     return RecordingUnavailable(
-        RecordingUnavailable.default_message % {"attempts": settings.RECORDING_MAX_ATTEMPTS},
+        RecordingUnavailable.default_message % {"attempts": settings.RECORDING_MAX_FAILED_RUNS},
         extra={
             "call_sid": recording.call_sid,
-            "attempts": settings.RECORDING_MAX_ATTEMPTS,
+            "attempts": settings.RECORDING_MAX_FAILED_RUNS,
             "last_error": last.error_message if last else "",
         },
     )

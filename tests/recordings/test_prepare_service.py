@@ -122,7 +122,7 @@ def test_failure_to_create_the_new_job_is_503_and_leaves_no_active_job(api, reco
 
 
 def test_after_max_failed_attempts_a_final_error_and_no_new_job(api, recording, settings):
-    settings.RECORDING_MAX_ATTEMPTS = 3
+    settings.RECORDING_MAX_FAILED_RUNS = 3
     for _ in range(3):
         run_create(recording=recording, status="failed", minutes_old=1, error_message="Twilio refused")
 
@@ -138,7 +138,7 @@ def test_after_max_failed_attempts_a_final_error_and_no_new_job(api, recording, 
 
 
 def test_a_stuck_job_that_is_the_last_allowed_attempt_ends_in_the_final_error(api, recording, settings):
-    settings.RECORDING_MAX_ATTEMPTS = 2
+    settings.RECORDING_MAX_FAILED_RUNS = 2
     run_create(recording=recording, status="failed", minutes_old=10)
     stuck = run_create(recording=recording, status="running", minutes_old=6)
 
@@ -151,7 +151,7 @@ def test_a_stuck_job_that_is_the_last_allowed_attempt_ends_in_the_final_error(ap
 
 
 def test_staff_force_resets_the_attempts_and_starts_a_job(recording, settings, admin_client):
-    settings.RECORDING_MAX_ATTEMPTS = 1
+    settings.RECORDING_MAX_FAILED_RUNS = 1
     run_create(recording=recording, status="failed", minutes_old=1)
     response = admin_client.post(
         "/admin/recordings/recording/", {"action": "force_download", "_selected_action": [recording.pk]}
