@@ -18,7 +18,7 @@ class OutboundCallRun(JobLifecycle):
         PAUSED = "paused", _("Paused")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELED = "canceled", _("Canceled")
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.PAUSED)
 
