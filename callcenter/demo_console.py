@@ -230,7 +230,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
         for call in answered
     ]
     # Every allowed download of the second one failed: it cannot be had any more.
-    for attempt in range(settings.RECORDING_MAX_ATTEMPTS):
+    for attempt in range(settings.RECORDING_MAX_FAILED_RUNS):
         RecordingRun.objects.create(
             business=business,
             recording=recordings[1],

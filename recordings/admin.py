@@ -10,8 +10,8 @@ from callcenter.admin_display import ltr, run_link
 from callcenter.admin_filters import BusinessFilter
 from callcenter.errors import ApplicationError
 from callcenter.job_outcome import technical_details
+from callcenter.tenancy import business_url
 from recordings import services
-from recordings.links import recording_player_url
 from recordings.models import Recording, RecordingRun
 
 
@@ -145,7 +145,7 @@ class RecordingAdmin(TenantScopedAdmin):
     def player(self, recording: Recording) -> str:
         return format_html(
             '<a href="{}">{}</a>',
-            recording_player_url(business_id=recording.business_id, call_sid=recording.call_sid),
+            business_url("recordings:player", business_id=recording.business_id, call_sid=recording.call_sid),
             _("Play"),
         )
 

@@ -31,7 +31,7 @@ def recording_run_active(*, business: Business, call_sid: str) -> RecordingRun |
 
 
 def recording_runs_failed_count(*, recording: Recording) -> int:
-    """Failed runs that count against RECORDING_MAX_ATTEMPTS (those after a forced reset)."""
+    """Failed runs that count against RECORDING_MAX_FAILED_RUNS (those after a forced reset)."""
     runs = RecordingRun.objects.filter(recording=recording, status=RecordingRun.Status.FAILED)
     if recording.attempts_reset_at is not None:
         runs = runs.filter(created_at__gte=recording.attempts_reset_at)
@@ -65,10 +65,15 @@ def recording_call(*, recording: Recording):
 
 
 def recording_unavailable_reason(*, recording: Recording) -> str:
-    """Why the recording cannot be had any more (every allowed download failed), or ""."""
-    if recording.is_ready or recording_runs_failed_count(recording=recording) < settings.RECORDING_MAX_ATTEMPTS:
+    """Why the recording cannot be had, or "": Twilio kept none, or every allowed download
+    failed. The player page says it at once and asks nothing."""
+    from recordings.errors import RecordingAbsent
+
+    if recording.absent_at is not None:
+        return str(RecordingAbsent.default_message)
+    if recording.is_ready or recording_runs_failed_count(recording=recording) < settings.RECORDING_MAX_FAILED_RUNS:
         return ""
     return gettext(
         "The recording could not be downloaded after %(attempts)s attempts, so it cannot be played. "
         "An administrator can try again from the recordings list."
-    ) % {"attempts": settings.RECORDING_MAX_ATTEMPTS}
+    ) % {"attempts": settings.RECORDING_MAX_FAILED_RUNS}
