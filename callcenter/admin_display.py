@@ -16,10 +16,6 @@ def ltr(value) -> SafeString:
     return format_html('<bdi dir="ltr">{}</bdi>', value)
 
 
-def ltr_number(number: int) -> str:
-    return f"#{number}"
-
-
 def ltr_json(value) -> SafeString:
     """JSON shown as written, left to right, keeping non-Latin text readable."""
     text = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)

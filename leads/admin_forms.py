@@ -21,6 +21,7 @@ class LeadBulkUpdateForm(forms.Form):
     custom_fields = forms.JSONField(
         label=_("custom fields"),
         required=False,
+        widget=forms.Textarea(attrs={"dir": "ltr", "rows": 3}),
         help_text=_('Merged into each lead\'s custom fields, e.g. {"campaign": "spring"}.'),
     )
 

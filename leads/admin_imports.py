@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 from callcenter.admin_base import ReadOnlyTenantAdmin
 from callcenter.admin_confirm import Fact, confirmation_response, is_confirmed
 from callcenter.admin_display import import_link, job_link, ltr
+from callcenter.admin_filters import BusinessFilter
 from callcenter.errors import ApplicationError
 from callcenter.job_outcome import job_outcome_sentence, technical_details
 from leads import services
@@ -67,8 +68,6 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         return request.user.has_perm("leads.delete_lead")
 
     def get_list_filter(self, request):
-        from callcenter.admin_filters import BusinessFilter
-
         return [BusinessFilter]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -332,21 +332,8 @@ class OutboundCallJobAdmin(ReadOnlyTenantAdmin):
 
 
 def call_attempt_rows(call: OutboundCallJob) -> list[dict]:
-    """Every dial of this call, from the call history when it is kept; otherwise the call's
-    own record of its last dial."""
-    attempts = getattr(call, "call_attempts", None)
-    if attempts is not None:
-        return [
-            {
-                "number": attempt.attempt_number,
-                "sid": attempt.call_sid,
-                "status": twilio_status_label(getattr(attempt, "twilio_status", "")),
-                "outcome": attempt.get_outcome_display() if hasattr(attempt, "get_outcome_display") else "",
-                "started_at": getattr(attempt, "started_at", None) or getattr(attempt, "created_at", None),
-                "duration": getattr(attempt, "duration_seconds", None),
-            }
-            for attempt in attempts.order_by("attempt_number")
-        ]
+    """The call's dials as the call row keeps them: its last dial (the number of dials in
+    all is the row's attempt count)."""
     if not call.attempts:
         return []
     return [

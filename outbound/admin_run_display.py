@@ -2,7 +2,7 @@
 for the runs list and in full for the dashboard, and the buttons valid in its state."""
 
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -113,5 +113,4 @@ def dashboard_context(request, run: OutboundCallRun) -> dict:
         "live": run.is_active,
         "dashboard_url": reverse("admin:outbound_outboundcallrun_dashboard", args=[run.pk]),
         "calls_url": reverse("admin:outbound_outboundcalljob_changelist") + f"?run__id__exact={run.pk}",
-        "run_link_html": format_html("{}", run.pk),
     }

@@ -113,3 +113,16 @@ def test_the_started_message_links_the_job(admin_client, business):
     job = BackgroundJob.objects.get()
     html = response.content.decode()
     assert f'href="/admin/callcenter/backgroundjob/{job.pk}/change/"><bdi dir="ltr">#{job.pk}</bdi></a>' in html
+
+
+def test_the_add_form_preselects_the_only_business_and_says_a_duplicate_plainly(admin_client, business):
+    user = business.memberships.get().user
+    user.user_permissions.add(Permission.objects.get(codename="add_lead"))
+    form = admin_client.get(CHANGELIST + "add/")
+    assert form.context["adminform"].form["business"].value() == business.pk
+    assert form.context["adminform"].form["custom_fields"].value() in ({}, "{}")
+    data = {"business": business.pk, "phone": "050-765 4321", "name": "דנה", "email": "", "status": "new"}
+    data["custom_fields"] = "{}"
+    assert admin_client.post(CHANGELIST + "add/", data).status_code == 302
+    again = admin_client.post(CHANGELIST + "add/", {**data, "phone": "+972 50 765 4321"})
+    assert again.context["adminform"].form.errors == {"phone": ["כבר קיים ליד עם מספר הטלפון הזה."]}

@@ -43,6 +43,7 @@ def _pages(demo) -> list[tuple[str, str, str | None]]:
         ("11-recordings.png", "/admin/recordings/recording/", None),
         ("12-player-unavailable.png", f"/recordings/player/{lost_recording.call_sid}", None),
         ("13-bulk-delete-confirm.png", "/admin/leads/lead/?do_not_call=false", "delete_in_background"),
+        ("14-import.png", "/admin/leads/lead/import/", None),
     ]
 
 
