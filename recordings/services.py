@@ -87,7 +87,7 @@ def recording_run_start(*, recording: Recording, created_by=None) -> RecordingRu
         raise _absent(recording)
 
     def refuse_after_max_failed_runs() -> None:
-        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_ATTEMPTS:
+        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_FAILED_RUNS:
             raise _unavailable(recording)
 
     try:
@@ -134,10 +134,10 @@ def _absent(recording: Recording) -> RecordingAbsent:
 def _unavailable(recording: Recording) -> RecordingUnavailable:
     last = selectors.recording_run_last_failed(recording=recording)
     return RecordingUnavailable(
-        RecordingUnavailable.default_message % {"attempts": settings.RECORDING_MAX_ATTEMPTS},
+        RecordingUnavailable.default_message % {"attempts": settings.RECORDING_MAX_FAILED_RUNS},
         extra={
             "call_sid": recording.call_sid,
-            "attempts": settings.RECORDING_MAX_ATTEMPTS,
+            "attempts": settings.RECORDING_MAX_FAILED_RUNS,
             "last_error": last.error_message if last else "",
         },
     )
