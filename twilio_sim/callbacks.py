@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlencode
 
 import phonenumbers
@@ -37,6 +37,7 @@ class Delivery:
     log: dict
 
 
+@lru_cache(maxsize=65536)
 def _country(number: str) -> str:
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
