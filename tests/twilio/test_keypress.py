@@ -75,5 +75,7 @@ def test_gather_is_found_with_its_action_resolved_like_twilio():
     assert gather.method == "POST" and gather.num_digits == 1
     relative = gather_in('<Response><Gather action="gather" method="get"/></Response>', document_url="http://h/a/voice")
     assert relative.action == "http://h/a/gather" and relative.method == "GET"
-    assert gather_in("<Response><Gather><Say>x</Say></Gather></Response>", document_url="http://h/") is None
+    without_action = gather_in("<Response><Gather><Say>x</Say></Gather></Response>", document_url="http://h/v?a=1")
+    assert without_action.action == "http://h/v?a=1" and without_action.method == "POST"
+    assert gather_in("<Response><Say>x</Say></Response>", document_url="http://h/") is None
     assert gather_in("not xml", document_url="http://h/") is None
