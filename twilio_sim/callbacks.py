@@ -182,6 +182,7 @@ class Callbacks:
             "http_status": None,
             "error": None,
             "fault": fault,
+            "_params": params,
         }
         call.callbacks.append(log)
         return Delivery(call, kind, url, method, params, signature, due, log)

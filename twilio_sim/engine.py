@@ -162,10 +162,11 @@ class SimEngine:
         with self._lock:
             return list(self._calls.values())
 
-    def call_json(self, sid: str) -> dict | None:
+    def call_requests_sent(self, sid: str) -> list[dict]:
+        """The requests made for a call so far, with their parameters (its Events list)."""
         with self._lock:
             call = self._calls.get(sid)
-            return call.as_json() if call else None
+            return [dict(log) for log in call.callbacks if log["sent_at"] is not None] if call else []
 
     def recordings(self) -> list[SimRecording]:
         with self._lock:

@@ -299,7 +299,7 @@ def _call_recording_fetch(request: SimRequestHandler, match, query: dict, body: 
 
 def _call_events_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
     call = _own_call(request, match, match["call"])
-    items = [call_event_resource(log) for log in request.engine.call_json(call.sid)["callbacks"] if log["sent_at"]]
+    items = [call_event_resource(log) for log in request.engine.call_requests_sent(call.sid)]
     base = f"{_account_base(match)}/Calls/{call.sid}/Events.json"
     _send_page(request, query, key="events", base=base, items=items)
 

@@ -174,7 +174,10 @@ def test_every_sub_resource_the_call_names_answers(twilio_sim, recorded_call):
         for item in page[name]:
             missing = set(sdk_properties(instances[name])) - set(item)
             assert not missing, (name, missing)
-    assert len(_get(twilio_sim, call["subresource_uris"]["events"])["events"]) >= 5
+    events = _get(twilio_sim, call["subresource_uris"]["events"])["events"]
+    assert len(events) >= 5
+    assert all(e["request"]["parameters"]["CallSid"] == recorded_call["sid"] for e in events)
+    assert {e["response"]["response_code"] for e in events} == {200}
     recording = _get(twilio_sim, f"/2010-04-01/Accounts/{account}/Recordings/{recorded_call['recording_sid']}.json")
     for name, uri in recording["subresource_uris"].items():
         assert _get(twilio_sim, uri)[name] == []
