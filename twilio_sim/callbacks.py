@@ -86,9 +86,11 @@ class Callbacks:
         scheduler: Scheduler,
         config: Callable[[], SimConfig],
         on_twiml: Callable[[SimCall, str], None],
+        on_gather_answered: Callable[[SimCall], None],
     ):
         self._lock = lock
         self._on_twiml = on_twiml
+        self._on_gather_answered = on_gather_answered
         self._scheduler = scheduler
         self._config = config
         self._pending: dict[str, deque[Delivery]] = {}
@@ -283,3 +285,5 @@ class Callbacks:
                 call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body[:2000]}
                 if status == 200:
                     self._on_twiml(call, body)
+            elif delivery.kind == "gather" and status == 200:
+                self._on_gather_answered(delivery.call)
