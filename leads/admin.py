@@ -36,6 +36,8 @@ from leads.admin_selection import (
     AdminSelectionError,
     BusinessListFilter,
     DoNotCallListFilter,
+    LastCalledListFilter,
+    LastOutcomeListFilter,
     LeadImportListFilter,
     StatusListFilter,
     admin_lead_selection,
@@ -63,13 +65,39 @@ __all__ = [
 @admin.register(Lead)
 class LeadAdmin(TenantScopedAdmin):
     form = LeadAdminForm
-    list_display = ["id", "name", "phone", "email", "status", "do_not_call", "lead_import", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "phone",
+        "email",
+        "status",
+        "do_not_call",
+        "last_outcome",
+        "last_called_at",
+        "lead_import",
+        "created_at",
+    ]
     list_display_links = ["id", "name"]
-    list_filter = [BusinessListFilter, StatusListFilter, DoNotCallListFilter, LeadImportListFilter]
+    list_filter = [
+        BusinessListFilter,
+        StatusListFilter,
+        DoNotCallListFilter,
+        LastOutcomeListFilter,
+        LastCalledListFilter,
+        LeadImportListFilter,
+    ]
     list_select_related = ["lead_import"]
     search_fields = ["name", "phone", "email"]
     search_help_text = _("Name, email, or a phone in any format.")
-    readonly_fields = ["lead_import", "created_at", "updated_at"]
+    readonly_fields = [
+        "time_zone",
+        "last_outcome",
+        "last_called_at",
+        "call_attempts",
+        "lead_import",
+        "created_at",
+        "updated_at",
+    ]
     list_per_page = 100
     # Counting a million rows twice per page view is wasted work.
     show_full_result_count = False

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from callcenter.models import Business
 from leads.admin_selection import business_choices
 from leads.models import Lead
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import InvalidPhone, phone_normalize, phone_time_zone
 
 
 class LeadBulkUpdateForm(forms.Form):
@@ -59,3 +59,12 @@ class LeadAdminForm(forms.ModelForm):
             return phone_normalize(self.cleaned_data["phone"])
         except InvalidPhone:
             raise forms.ValidationError(_("Enter a valid phone number.")) from None
+
+    def save(self, commit=True):
+        lead = super().save(commit=False)
+        if "phone" in self.changed_data or "business" in self.changed_data or not lead.time_zone:
+            lead.time_zone = phone_time_zone(lead.phone, default=lead.business.time_zone)
+        if commit:
+            lead.save()
+            self.save_m2m()
+        return lead

@@ -25,7 +25,7 @@ from callcenter.services import JobContext, JobInterrupted, background_job_start
 from leads import selectors
 from leads.errors import LeadInputInvalid
 from leads.models import Lead
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import InvalidPhone, phone_normalize, phone_time_zone
 from leads.signals import lead_batch_pre_delete
 
 logger = logging.getLogger(__name__)
@@ -68,9 +68,11 @@ def lead_create(
     status: str = Lead.Status.NEW,
     do_not_call: bool = False,
 ) -> Lead:
+    phone = _clean_phone(phone)
     lead = Lead(
         business=business,
-        phone=_clean_phone(phone),
+        phone=phone,
+        time_zone=phone_time_zone(phone, default=business.time_zone),
         name=name or "",
         email=_clean_email(email),
         custom_fields=custom_fields or {},
@@ -95,6 +97,7 @@ def lead_update(*, business: Business, lead_id: int, **changes) -> Lead:
     lead = selectors.lead_get(business=business, lead_id=lead_id)
     if "phone" in changes:
         changes["phone"] = _clean_phone(changes["phone"])
+        changes["time_zone"] = phone_time_zone(changes["phone"], default=business.time_zone)
     if "email" in changes:
         changes["email"] = _clean_email(changes["email"])
     for name, value in changes.items():

@@ -18,12 +18,21 @@ Rows are read by column name (sql.rows_as), never by position.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from leads.models import Lead
 from outbound.models import OutboundCallJob
-from outbound.services.sql import db_datetime, locking, row_as, row_update, rows_as
+from outbound.services.sql import (
+    db_datetime,
+    execute_together,
+    locking,
+    row_as,
+    row_update,
+    row_update_statement,
+    rows_as,
+)
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
@@ -50,6 +59,7 @@ class DueCall:
     id: int
     claim_number: int
     phone: str
+    time_zone: str
     dial_errors: int
     do_not_call: bool
 
@@ -72,12 +82,21 @@ class LockedCall:
 
     id: int
     run_id: int
+    business_id: int
+    lead_id: int | None
+    phone: str
+    lead_name: str
     status: str
+    outcome: str
     claim_number: int
     call_sid: str | None
     last_sequence_number: int
     answered_by: str
     attempts: int
+    claimed_at: datetime | None
+    dial_started_at: datetime | None
+    answered_at: datetime | None
+    error_code: str
     error_message: str
     run_status: str
     run_max_attempts: int
@@ -88,8 +107,13 @@ class LockedCall:
 # --- Claim (under the run row lock) -----------------------------------------------------
 
 
+# do_not_call: the lead's own flag, or the number on the business's do-not-call list
+# (an opt-out pressed during another call of a run still in progress counts at once).
 _DUE_CALLS = """
-    SELECT j.id, j.claim_number, j.phone, j.dial_errors, COALESCE(l.do_not_call, FALSE) AS do_not_call
+    SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors,
+           COALESCE(l.do_not_call, FALSE) OR EXISTS (
+               SELECT 1 FROM do_not_call_numbers d WHERE d.business_id = j.business_id AND d.phone = j.phone
+           ) AS do_not_call
     FROM outbound_call_jobs j LEFT JOIN leads l ON l.id = j.lead_id
     WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s
     ORDER BY j.next_attempt_at, j.id LIMIT %s"""
@@ -142,6 +166,12 @@ def call_skip_do_not_call(*, call: DueCall, now: datetime) -> None:
     )
 
 
+def call_wait_for_hours(*, call: DueCall, until: datetime) -> None:
+    """A due call outside its lead's calling hours stays queued, without a slot, until
+    its window opens; the due-calls index then skips it. Needs its row lock."""
+    OutboundCallJob.objects.filter(pk=call.id).update(next_attempt_at=until, updated_at=timezone.now())
+
+
 # --- Dialing (no lock held: each statement checks the claim it belongs to) -------------
 
 
@@ -173,23 +203,25 @@ def call_sid_record(*, claim: Claim, call_sid: str) -> None:
         cursor.execute(_SID_RECORD, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
 
 
+# Twilio's codes for a number that cannot be called at all.
+_INVALID_NUMBER_CODES = {"13224", "21211", "21214", "21217", "21401"}
+
+
 def call_dial_fail(*, claim: Claim, error: Exception) -> bool:
-    """The number cannot be called (calls.create refused it for good): the call fails and
-    frees its slot. Only this claim, before any SID: a later change wins."""
-    now = timezone.now()
-    return bool(
-        OutboundCallJob.objects.filter(
-            pk=claim.job_id, claim_number=claim.claim_number, status=CallStatus.DIALING, call_sid__isnull=True
-        ).update(
-            status=CallStatus.FAILED,
-            outcome=Outcome.FAILED,
-            slot=None,
-            ended_at=now,
-            error_code=_error_code(error),
-            error_message=_error_message(error),
-            updated_at=now,
-        )
-    )
+    """calls.create refused the number for good: the attempt ends failed (invalid_number
+    for a number that cannot exist) and frees its slot. Only this claim, before any SID,
+    under the call's row lock like every report: a change that came first wins."""
+    code = _error_code(error)
+    report = CallReport(call_sid="", status="failed", error_code=code, error_message=_error_message(error))
+    outcome = Outcome.INVALID_NUMBER if code in _INVALID_NUMBER_CODES else Outcome.FAILED
+    with transaction.atomic():
+        call = call_lock(job_id=claim.job_id)
+        if call is None or call.claim_number != claim.claim_number or call.status != CallStatus.DIALING:
+            return False
+        if call.call_sid:
+            return False
+        call_end(call=call, report=report, outcome=outcome, retry=False, now=timezone.now())
+    return True
 
 
 def call_slot_release(
@@ -236,8 +268,9 @@ def _error_message(error: Exception) -> str:
 
 
 _CALL_LOCK = """
-    SELECT j.id, j.run_id, j.status, j.claim_number, j.call_sid, j.last_sequence_number, j.answered_by,
-           j.attempts, j.error_message, r.status AS run_status, r.max_attempts AS run_max_attempts,
+    SELECT j.id, j.run_id, j.business_id, j.lead_id, j.phone, j.lead_name, j.status, j.outcome, j.claim_number,
+           j.call_sid, j.last_sequence_number, j.answered_by, j.attempts, j.claimed_at, j.dial_started_at,
+           j.answered_at, j.error_code, j.error_message, r.status AS run_status, r.max_attempts AS run_max_attempts,
            r.retry_delay_seconds AS run_retry_delay_seconds,
            r.cancel_requested_at IS NOT NULL AS run_cancel_requested{no_flush_wait}
     FROM outbound_call_jobs j JOIN outbound_call_runs r ON r.id = j.run_id
@@ -269,7 +302,7 @@ def call_lock(*, job_id: int, wait_for_flush: bool = True) -> LockedCall | None:
 
 def _report_changes(*, call: LockedCall, report: CallReport, now: datetime) -> dict:
     changes = {"last_event_at": now, "twilio_status": report.status, "updated_at": now}
-    if not call.call_sid:
+    if not call.call_sid and report.call_sid:
         changes["call_sid"] = report.call_sid
     if report.sequence_number is not None:
         changes["last_sequence_number"] = report.sequence_number
@@ -288,11 +321,14 @@ def call_progress_record(*, call: LockedCall, report: CallReport, answered: bool
 
 
 def call_end(*, call: LockedCall, report: CallReport, outcome: str, retry: bool, now: datetime) -> None:
-    """The call ended: its slot is free, and the lead is either final with `outcome` or,
-    when `retry`, queued again for the run's retry delay without a slot.
+    """The attempt ended: it is kept as a CallAttempt row, the slot is free, and the lead
+    is either final with `outcome` (its own last outcome set, a person who answered makes
+    a new lead "contacted") or, when `retry`, queued again for the run's retry delay.
 
-    Needs the call's row lock (call_lock). A cancel that races with a retry is caught by
-    the next fill, which cancels the queued calls of a canceled run under its lock.
+    Needs the call's row lock (call_lock). The attempt, the lead and the call change in
+    one statement on PostgreSQL (execute_together), so ending a call costs no round trip
+    more than freeing its slot did. A cancel that races with a retry is caught by the next
+    fill, which cancels the queued calls of a canceled run under its lock.
     """
     changes = _report_changes(call=call, report=report, now=now)
     changes.update(slot=None, ended_at=now)
@@ -302,6 +338,9 @@ def call_end(*, call: LockedCall, report: CallReport, outcome: str, retry: bool,
         changes["error_code"] = report.error_code[:32]
     if report.error_message:
         changes["error_message"] = report.error_message
+    statements = []
+    if call.attempts:  # a call was placed: this is an attempt of its own
+        statements.append(_attempt_insert(call=call, report=report, outcome=outcome, now=now))
     if retry:
         changes.update(
             status=CallStatus.QUEUED,
@@ -312,10 +351,73 @@ def call_end(*, call: LockedCall, report: CallReport, outcome: str, retry: bool,
         )
     else:
         changes.update(status=_FINAL_STATUS.get(outcome, CallStatus.COMPLETED), outcome=outcome)
-    row_update(OutboundCallJob, pk=call.id, changes=changes)
+        if call.lead_id is not None and call.attempts:
+            statements.append(_lead_outcome_update(call=call, outcome=outcome, now=now))
+    statements.append(row_update_statement(OutboundCallJob, pk=call.id, changes=changes))
+    execute_together(statements)
 
 
-_FINAL_STATUS = {Outcome.FAILED: CallStatus.FAILED, Outcome.CANCELED: CallStatus.CANCELED}
+_ATTEMPT_INSERT = """
+    INSERT INTO outbound_call_attempts (business_id, run_id, call_id, lead_id, phone, lead_name, attempt_number,
+        claim_number, call_sid, claimed_at, dial_started_at, answered_at, ended_at, duration_seconds,
+        twilio_status, answered_by, outcome, error_code, error_message)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT DO NOTHING"""
+
+
+def _attempt_insert(*, call: LockedCall, report: CallReport, outcome: str, now: datetime) -> tuple[str, list]:
+    # ON CONFLICT DO NOTHING: an attempt is written once; should a report ever end the
+    # same attempt twice, failing the callback would only leave its slot taken.
+    return _ATTEMPT_INSERT, [
+        call.business_id,
+        call.run_id,
+        call.id,
+        call.lead_id,
+        call.phone,
+        call.lead_name,
+        call.attempts,
+        call.claim_number,
+        call.call_sid or report.call_sid or None,
+        db_datetime(call.claimed_at),
+        db_datetime(call.dial_started_at),
+        db_datetime(call.answered_at),
+        db_datetime(now),
+        report.duration,
+        report.status,
+        (report.answered_by or call.answered_by)[:32],
+        outcome,
+        (report.error_code or call.error_code)[:32],
+        report.error_message or call.error_message,
+    ]
+
+
+_LEAD_OUTCOME = """
+    UPDATE leads SET last_outcome = %s, last_called_at = %s, call_attempts = call_attempts + %s,
+        status = CASE WHEN status = %s AND %s THEN %s ELSE status END, updated_at = %s
+    WHERE id = %s"""
+
+
+def _lead_outcome_update(*, call: LockedCall, outcome: str, now: datetime) -> tuple[str, list]:
+    # A lead deleted meanwhile is simply not found; its attempts keep its phone and name.
+    db_now = db_datetime(now)
+    answered = outcome == Outcome.ANSWERED
+    return _LEAD_OUTCOME, [
+        outcome,
+        db_now,
+        call.attempts,
+        Lead.Status.NEW,
+        answered,
+        Lead.Status.CONTACTED,
+        db_now,
+        call.lead_id,
+    ]
+
+
+_FINAL_STATUS = {
+    Outcome.FAILED: CallStatus.FAILED,
+    Outcome.INVALID_NUMBER: CallStatus.FAILED,
+    Outcome.CANCELED: CallStatus.CANCELED,
+}
 
 
 # --- Cancelling --------------------------------------------------------------------------

@@ -120,7 +120,10 @@ def call_report_apply(*, job: LockedCall, claim_number: int | None, report: Call
     if report.status not in TWILIO_FINAL:
         call_progress_record(call=job, report=report, answered=report.status == TWILIO_IN_PROGRESS, now=now)
         return "applied"
-    outcome = _outcome(report=report, answered_by=report.answered_by or job.answered_by)
+    if job.outcome == Outcome.OPTED_OUT:
+        outcome = Outcome.OPTED_OUT  # pressed the opt-out key during the call (the gather webhook)
+    else:
+        outcome = _outcome(report=report, answered_by=report.answered_by or job.answered_by)
     retry = (
         outcome in _RETRYABLE_OUTCOMES
         and job.attempts < job.run_max_attempts

@@ -78,9 +78,9 @@ def outbound_run_start(
 
 
 def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
-    rows = leads.order_by("id").distinct().values_list("id", "phone", "name")
+    rows = leads.order_by("id").distinct().values_list("id", "phone", "name", "time_zone")
     batch: list[OutboundCallJob] = []
-    for lead_id, phone, name in rows.iterator(chunk_size=_INSERT_BATCH):
+    for lead_id, phone, name, time_zone in rows.iterator(chunk_size=_INSERT_BATCH):
         batch.append(
             OutboundCallJob(
                 business_id=run.business_id,
@@ -88,6 +88,7 @@ def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
                 lead_id=lead_id,
                 phone=phone,
                 lead_name=name[:200],
+                time_zone=time_zone,
                 next_attempt_at=now,
                 created_at=now,
             )
