@@ -5,7 +5,7 @@ from outbound import services
 
 
 def fail_run_of_abandoned_job(sender, job, **kwargs) -> None:
-    # Every abandoned job comes through here; only a run's job is ours.
+    # Every abandoned background job comes through here; only a run's job is ours.
     if job.job_type == BackgroundJob.JobType.ENQUEUE_OUTBOUND_CALLS:
         services.run_fail_abandoned(job=job)
 
