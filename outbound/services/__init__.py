@@ -2,7 +2,8 @@
 (call_transitions, run_transitions), the slot filler that drives them (dispatch), the
 run controls (runs), Twilio's reports (callbacks) and the reconciler (reconcile)."""
 
-from outbound.services.call_transitions import CallReport, lead_calls_release_for_delete
+from outbound.services.call_reports import CallReport, call_opt_out_record
+from outbound.services.call_transitions import lead_calls_release_for_delete
 from outbound.services.callbacks import call_report_apply, call_status_callback_record
 from outbound.services.dispatch import dial_pacer_wait, dispatch_fill, run_fill_slots
 from outbound.services.reconcile import calls_reconcile, runs_tick
@@ -18,6 +19,7 @@ from outbound.services.runs import (
 __all__ = [
     "CallReport",
     "NoLeadsSelected",
+    "call_opt_out_record",
     "call_report_apply",
     "call_status_callback_record",
     "calls_reconcile",

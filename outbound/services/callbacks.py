@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.call_transitions import CallReport, LockedCall, call_end, call_lock, call_progress_record
+from outbound.services.call_reports import CallReport, LockedCall, call_end, call_lock, call_progress_record
 from outbound.services.dispatch import dispatch_fill_on_commit
 from outbound.services.sql import db_datetime
 
