@@ -31,7 +31,7 @@ from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import user_business_ids
 from leads import imports, services
-from leads.admin_forms import LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
+from leads.admin_forms import DoNotCallNumberAdminForm, LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
 from leads.admin_selection import (
     AdminSelectionError,
     BusinessListFilter,
@@ -48,7 +48,7 @@ from leads.admin_selection import (
 )
 from leads.errors import LeadInputInvalid
 from leads.filters import lead_search
-from leads.models import Lead, LeadImport
+from leads.models import DoNotCallNumber, Lead, LeadImport
 
 # What other apps' admin actions use (see the module docstring).
 __all__ = [
@@ -312,3 +312,20 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
                 % {"import_id": lead_import.pk, "job_id": job.pk, "status": job.get_status_display()},
                 messages.SUCCESS,
             )
+
+
+@admin.register(DoNotCallNumber)
+class DoNotCallNumberAdmin(TenantScopedAdmin):
+    """The business's do-not-call list: numbers that opted out by keypress, and those staff
+    add. Every run checks it before each dial; removing a number lets runs call it again."""
+
+    form = DoNotCallNumberAdminForm
+    list_display = ["phone", "source", "business", "created_at"]
+    list_filter = [BusinessListFilter, "source"]
+    search_fields = ["phone"]
+    readonly_fields = ["source", "created_at"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "business":
+            kwargs["queryset"] = business_choices(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

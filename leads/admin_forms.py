@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from callcenter.models import Business
 from leads.admin_selection import business_choices
-from leads.models import Lead
+from leads.models import DoNotCallNumber, Lead
 from leads.phones import phone_normalize, phone_time_zone
 
 
@@ -65,3 +65,12 @@ class LeadAdminForm(forms.ModelForm):
             lead.save()
             self.save_m2m()
         return lead
+
+
+class DoNotCallNumberAdminForm(forms.ModelForm):
+    class Meta:
+        model = DoNotCallNumber
+        fields = ["business", "phone"]
+
+    def clean_phone(self):
+        return phone_normalize(self.cleaned_data["phone"])
