@@ -9,7 +9,7 @@ from leads.models import DoNotCallNumber, Lead
 from outbound import services
 from outbound.models import CallAttempt, OutboundCallJob
 from tests.outbound.test_webhooks import signed_post
-from tests.plugins.outbound import make_leads
+from tests.plugins.outbound import drive_until_finished, make_leads
 
 CallStatus = OutboundCallJob.Status
 
@@ -117,3 +117,35 @@ def test_a_number_listed_while_its_retry_waits_is_never_dialed_by_the_run_in_pro
     assert len(fake_twilio.calls) == 1
     job = OutboundCallJob.objects.get(run=run)
     assert (job.status, job.outcome) == (CallStatus.SKIPPED, "do_not_call")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.twilio_sim(time_scale=100, seed=21, outcomes={"completed": 1, "keypress": 1})
+def test_simulator_callees_press_nine_and_a_second_run_dials_none_of_them(business, wired, settings):
+    """End to end: the simulator fetches our TwiML, presses 9 at the Gather for some answered
+    calls and posts the signed Digits to its action; the numbers are listed at once."""
+    settings.OUTBOUND_OPT_OUT_DIGIT = "9"
+    leads = make_leads(business, 12)
+    phones = {lead.phone for lead in leads}
+    run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
+    run = drive_until_finished(run, timeout=60)
+    assert run.status == "succeeded", run.message
+
+    pressed = {call["to"] for call in wired.calls() if call["to"] in phones and call["pressed_digits"] == "9"}
+    assert 0 < len(pressed) < len(phones)
+    listed = set(DoNotCallNumber.objects.filter(business=business).values_list("phone", flat=True))
+    assert listed == pressed
+    opted = OutboundCallJob.objects.filter(run=run, outcome="opted_out")
+    assert set(opted.values_list("phone", flat=True)) == pressed
+    assert set(CallAttempt.objects.filter(run=run, phone__in=pressed).values_list("outcome", flat=True)) == {
+        "opted_out"
+    }
+    assert set(Lead.objects.filter(phone__in=pressed).values_list("last_outcome", flat=True)) == {"opted_out"}
+
+    placed = len(wired.calls())
+    second = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
+    second = drive_until_finished(second, timeout=60)
+    dialed_again = {call["to"] for call in wired.calls()[placed:]}
+    assert dialed_again == phones - pressed
+    skipped = OutboundCallJob.objects.filter(run=second, status=CallStatus.SKIPPED, outcome="do_not_call")
+    assert set(skipped.values_list("phone", flat=True)) == pressed
