@@ -103,6 +103,9 @@ class OutboundCallJob(models.Model):
     # Consecutive retryable errors from calls.create, for the backoff.
     dial_errors = models.PositiveSmallIntegerField(_("dial errors"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    # Queued until its lead's calling hours open (next_attempt_at is that time): a change of
+    # the hours makes such calls due again, to be weighed against the new hours.
+    waiting_for_hours = models.BooleanField(_("waiting for calling hours"), default=False, db_default=False)
     slot = models.PositiveSmallIntegerField(_("slot"), null=True, blank=True)
     call_sid = models.CharField(_("call SID"), max_length=64, null=True, blank=True, unique=True)
     last_sequence_number = models.IntegerField(_("last callback sequence number"), default=-1)

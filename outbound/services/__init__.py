@@ -10,6 +10,7 @@ from outbound.services.reconcile import calls_reconcile, runs_tick
 from outbound.services.run_transitions import run_fail_abandoned, run_finish
 from outbound.services.runs import (
     NoLeadsSelected,
+    calling_hours_changed,
     outbound_run_cancel,
     outbound_run_pause,
     outbound_run_resume,
@@ -22,6 +23,7 @@ __all__ = [
     "call_opt_out_record",
     "call_report_apply",
     "call_status_callback_record",
+    "calling_hours_changed",
     "calls_reconcile",
     "dial_pacer_wait",
     "dispatch_fill",

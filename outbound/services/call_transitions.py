@@ -87,7 +87,8 @@ def calls_due_lock(*, run_id: int, limit: int, now: datetime) -> list[DueCall]:
 
 _CLAIM = """
     UPDATE outbound_call_jobs SET status = %s, slot = %s, claim_number = %s, claimed_at = %s,
-        dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '', updated_at = %s
+        dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '',
+        waiting_for_hours = FALSE, updated_at = %s
     WHERE id = %s"""
 
 
@@ -121,7 +122,24 @@ def call_skip_do_not_call(*, call: DueCall, now: datetime) -> None:
 def call_wait_for_hours(*, call: DueCall, until: datetime) -> None:
     """A due call outside its lead's calling hours stays queued, without a slot, until
     its window opens; the due-calls index then skips it. Needs its row lock."""
-    OutboundCallJob.objects.filter(pk=call.id).update(next_attempt_at=until, updated_at=timezone.now())
+    OutboundCallJob.objects.filter(pk=call.id).update(
+        next_attempt_at=until, waiting_for_hours=True, updated_at=timezone.now()
+    )
+
+
+def calls_waiting_for_hours_due(*, business_id: int, now: datetime) -> set[int]:
+    """The business's calling hours changed: its calls waiting for the old hours are due
+    now, so the next fill weighs each against the new ones (and sends it back to wait if
+    still outside). Returns the ids of their runs.
+
+    No lock needed: a call waiting is queued and out of every fill's due set until now;
+    a fill that claims it meanwhile clears the flag in its own update, and this one then
+    leaves it alone (its WHERE names the flag).
+    """
+    waiting = OutboundCallJob.objects.filter(business_id=business_id, status=CallStatus.QUEUED, waiting_for_hours=True)
+    run_ids = set(waiting.values_list("run_id", flat=True).distinct())
+    waiting.update(next_attempt_at=now, waiting_for_hours=False, updated_at=now)
+    return run_ids
 
 
 # --- Dialing (no lock held: each statement checks the claim it belongs to) -------------

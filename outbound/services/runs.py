@@ -18,7 +18,7 @@ from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
-from outbound.services.call_transitions import calls_queued_cancel
+from outbound.services.call_transitions import calls_queued_cancel, calls_waiting_for_hours_due
 from outbound.services.dispatch import dispatch_fill_on_commit
 from outbound.services.run_transitions import run_finish
 
@@ -166,3 +166,14 @@ def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
         if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
             run = run_finish(run_id=run.pk, status=RunStatus.CANCELED, message=_("Canceled on request."))
     return run
+
+
+def calling_hours_changed(*, business: Business) -> int:
+    """After the business's calling hours were changed or removed: the calls waiting for the
+    old hours are weighed against the new ones by a fill of each of their runs, at once.
+    Returns how many runs are filled."""
+    with transaction.atomic():
+        run_ids = calls_waiting_for_hours_due(business_id=business.pk, now=timezone.now())
+        for run_id in sorted(run_ids):
+            dispatch_fill_on_commit(run_id)
+    return len(run_ids)

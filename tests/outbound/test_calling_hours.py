@@ -9,7 +9,7 @@ from django.utils import timezone
 from leads.models import Lead
 from leads.services import lead_create, lead_update
 from outbound import selectors, services
-from outbound.models import OutboundCallJob, OutboundCallRun
+from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
 from outbound.services.calling_hours import CallingWindow
 
 CallStatus = OutboundCallJob.Status
@@ -113,3 +113,29 @@ def test_only_leads_inside_their_local_window_are_dialed_the_others_when_it_open
         assert run.status == OutboundCallRun.Status.SUCCEEDED
         assert fake_twilio.max_open <= 3
         assert len(fake_twilio.calls) == 12 and len({call.to for call in fake_twilio.calls}) == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changed_hours_apply_at_once_to_calls_waiting_for_the_old_ones(business, fake_twilio, settings):
+    settings.OUTBOUND_MAX_ATTEMPTS = 2
+    settings.OUTBOUND_RETRY_DELAY_SECONDS = 3600
+    business.time_zone = "America/New_York"
+    business.save()
+    hours = CallingHours.objects.create(business=business, start=time(10), end=time(18))
+    in_london = lead_create(business=business, phone="+442079460100")  # 14:00 there: inside
+    in_new_york = [lead_create(business=business, phone=phone) for phone in NUMBERS["America/New_York"][:2]]
+    with time_machine.travel(datetime(2026, 11, 30, 14, 0, tzinfo=UTC), tick=False):  # 09:00 in New York
+        run = services.outbound_run_start(
+            business=business, selection={"lead_ids": [in_london.pk, *(lead.pk for lead in in_new_york)]}
+        )
+        assert [call.to for call in fake_twilio.calls] == [in_london.phone]
+        busy = fake_twilio.calls[0]
+        services.call_status_callback_record(
+            job_id=busy.job_id, claim_number=busy.claim, params=fake_twilio.progress(busy, "busy")
+        )  # queued for its retry in an hour: not waiting for hours
+        hours.start = time(8)
+        hours.save()
+        assert services.calling_hours_changed(business=business) == 1
+        assert sorted(call.to for call in fake_twilio.calls[1:]) == sorted(lead.phone for lead in in_new_york)
+        retry = OutboundCallJob.objects.get(run=run, lead=in_london)
+        assert retry.status == CallStatus.QUEUED and retry.next_attempt_at > timezone.now()
