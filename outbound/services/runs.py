@@ -16,7 +16,11 @@ from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
-from outbound.services.call_transitions import calls_queued_cancel, calls_ringing_cancel_on_commit
+from outbound.services.call_transitions import (
+    calls_queued_cancel,
+    calls_ringing_cancel_on_commit,
+    calls_waiting_for_hours_due,
+)
 from outbound.services.dispatch import dispatch_fill_on_commit
 from outbound.services.run_transitions import run_finish
 
@@ -78,9 +82,9 @@ def outbound_run_start(
 
 
 def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
-    rows = leads.order_by("id").distinct().values_list("id", "phone", "name")
+    rows = leads.order_by("id").distinct().values_list("id", "phone", "name", "time_zone")
     batch: list[OutboundCallJob] = []
-    for lead_id, phone, name in rows.iterator(chunk_size=_INSERT_BATCH):
+    for lead_id, phone, name, time_zone in rows.iterator(chunk_size=_INSERT_BATCH):
         batch.append(
             OutboundCallJob(
                 business_id=run.business_id,
@@ -88,6 +92,7 @@ def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
                 lead_id=lead_id,
                 phone=phone,
                 lead_name=name[:200],
+                time_zone=time_zone,
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -157,3 +162,14 @@ def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
         if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
             run = run_finish(run_id=run.pk, status=RunStatus.CANCELED, message=_("Canceled on request."))
     return run
+
+
+def calling_hours_changed(*, business: Business) -> int:
+    """After the business's calling hours were changed or removed: the calls waiting for the
+    old hours are weighed against the new ones by a fill of each of their runs, at once.
+    Returns how many runs are filled."""
+    with transaction.atomic():
+        run_ids = calls_waiting_for_hours_due(business_id=business.pk, now=timezone.now())
+        for run_id in sorted(run_ids):
+            dispatch_fill_on_commit(run_id)
+    return len(run_ids)
