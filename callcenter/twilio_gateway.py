@@ -24,6 +24,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from callcenter.ops import metrics
+
 TWILIO_API_DEFAULT_BASE_URL = "https://api.twilio.com"
 STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
 RECORDING_FORMATS = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
@@ -160,14 +162,19 @@ def _from_transport_exception(exc: requests.RequestException) -> RetryableTwilio
     return RetryableTwilioError(f"Could not reach Twilio: {exc}", code=None, http_status=None)
 
 
+def _observed(operation: str, error: TwilioGatewayError, cause: BaseException | None = None) -> TwilioGatewayError:
+    metrics.twilio_error_observe(operation=operation, error=error, cause=cause)
+    return error
+
+
 @contextmanager
-def _translated_errors():
+def _translated_errors(operation: str):
     try:
         yield
     except requests.RequestException as exc:
-        raise _from_transport_exception(exc) from exc
+        raise _observed(operation, _from_transport_exception(exc), exc) from exc
     except (TwilioRestException, TwilioServiceException, TwilioException) as exc:
-        raise _from_twilio_exception(exc) from exc
+        raise _observed(operation, _from_twilio_exception(exc), exc) from exc
 
 
 def _error_from_response(response: requests.Response) -> TwilioGatewayError:
@@ -228,7 +235,7 @@ def call_create(
             options["recording_status_callback_event"] = ["completed"]
     if machine_detection:
         options["machine_detection"] = "Enable"
-    with _translated_errors():
+    with _translated_errors("calls.create"):
         instance = _account().calls.create(
             to=to,
             from_=from_number or settings.TWILIO_FROM_NUMBER,
@@ -240,11 +247,12 @@ def call_create(
             timeout=ring_timeout_seconds,
             **options,
         )
+    metrics.DIALS_STARTED.inc()
     return _call_info(instance)
 
 
 def call_fetch(*, call_sid: str) -> CallInfo:
-    with _translated_errors():
+    with _translated_errors("calls.fetch"):
         instance = _account().calls(call_sid).fetch()
     return _call_info(instance)
 
@@ -256,7 +264,7 @@ def _aware(moment: datetime) -> datetime:
 def calls_list(*, to: str, started_after: datetime, started_before: datetime | None = None) -> list[CallInfo]:
     """Calls to ``to`` created or started in the window. Twilio filters StartTime by day at
     best, and calls still queued have no start time, so the window is applied here exactly."""
-    with _translated_errors():
+    with _translated_errors("calls.list"):
         instances = _account().calls.list(
             to=to,
             start_time_after=started_after,
@@ -287,7 +295,7 @@ def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
             if chunk:
                 yield chunk
     except requests.RequestException as exc:
-        raise _from_transport_exception(exc) from exc
+        raise _observed("recordings.media", _from_transport_exception(exc), exc) from exc
 
 
 @contextmanager
@@ -308,10 +316,10 @@ def recording_media(*, recording_sid: str, fmt: str = "mp3", chunk_size: int = 6
             timeout=(timeout, timeout),
         )
     except requests.RequestException as exc:
-        raise _from_transport_exception(exc) from exc
+        raise _observed("recordings.media", _from_transport_exception(exc), exc) from exc
     with response:
         if response.status_code >= 400:
-            raise _error_from_response(response)
+            raise _observed("recordings.media", _error_from_response(response))
         length = response.headers.get("Content-Length")
         yield RecordingMedia(
             content_type=response.headers.get("Content-Type") or RECORDING_FORMATS[fmt],

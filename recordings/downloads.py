@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import schedule
 
 from callcenter import twilio_gateway
+from callcenter.ops import metrics
 from callcenter.twilio_gateway import PermanentTwilioError, RetryableTwilioError
 from recordings.models import Recording, RecordingRun, recording_upload_to
 from recordings.services import DOWNLOAD_TASK
@@ -211,6 +212,8 @@ def _finish(*, run: RecordingRun, status: str, message: str = "") -> bool:
     updated = RecordingRun.objects.filter(pk=run.pk, status__in=RecordingRun.ACTIVE_STATUSES).update(
         status=status, finished_at=timezone.now(), error_message=message, next_attempt_at=None
     )
+    if updated:
+        metrics.count_on_commit(metrics.RECORDING_DOWNLOADS, result=status)
     return bool(updated)
 
 

@@ -20,6 +20,7 @@ from django_q.tasks import async_task
 
 from callcenter.errors import Conflict, ServiceUnavailable
 from callcenter.models import Business
+from callcenter.ops import metrics
 from recordings import selectors
 from recordings.errors import RecordingUnavailable
 from recordings.models import Recording, RecordingRun, recording_job_timeout
@@ -149,6 +150,7 @@ def _fail_stuck(run: RecordingRun) -> None:
     ) % {"status": old_status, "minutes": settings.RECORDING_JOB_TIMEOUT_MINUTES}
     run.save(update_fields=["status", "finished_at", "error_message"])
     logger.warning("Recording run %s (%s) stuck while %s; marked failed", run.pk, run.call_sid, old_status)
+    metrics.count_on_commit(metrics.STALE_RECOVERED, kind="recording_download")
 
 
 def _unavailable(recording: Recording) -> RecordingUnavailable:
