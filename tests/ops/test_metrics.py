@@ -1,0 +1,130 @@
+"""/metrics: the counters a simulated run produced, the state gauges, access control."""
+
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from callcenter.models import BackgroundJob
+from outbound import services
+from outbound.models import OutboundCallJob, OutboundCallRun
+from tests.plugins.outbound import make_leads
+
+
+def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
+    response = client.get("/metrics", **headers)
+    assert response.status_code == 200, response.status_code
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def drive_until_finished(run: OutboundCallRun, *, timeout: float) -> OutboundCallRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if not run.is_active:
+            return run
+        services.runs_tick()
+        time.sleep(0.2)
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.twilio_sim(time_scale=100, seed=11, outcomes={"completed": 1}, callback_duplicate_rate=0.3)
+def test_counters_after_a_simulated_run_match_what_the_run_did(client, business, settings, live_server, twilio_sim):
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.OUTBOUND_DISPATCH = "inline"
+    settings.TWILIO_CALLS_PER_SECOND = 50
+    settings.OUTBOUND_CALLING_HOURS_START = settings.OUTBOUND_CALLING_HOURS_END = ""
+    settings.OUTBOUND_STUCK_CALL_SECONDS = 3600  # callbacks only: no reconciler fetch in between
+    leads = make_leads(business, 8)
+    phones = {lead.phone for lead in leads}
+    before = scrape(client)
+
+    run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
+    run = drive_until_finished(run, timeout=60)
+    assert run.status == OutboundCallRun.Status.SUCCEEDED, run.message
+    # Callbacks still in flight after the run finished (a duplicate of the last one) land first.
+    time.sleep(0.5)
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    calls = [call for call in twilio_sim.calls() if call["to"] in phones]
+    assert delta("callcenter_dials_started_total") == len(calls) == 8
+    status_callbacks = [
+        entry for call in calls for entry in call["callbacks"] if entry["kind"] == "status" and entry.get("http_status")
+    ]
+    duplicates = [entry for entry in status_callbacks if entry.get("fault") == "duplicate"]
+    assert duplicates, "the simulator was asked to duplicate callbacks"
+    assert delta("callcenter_webhooks_received_total", webhook="call_status_webhook") == len(status_callbacks)
+    assert delta("callcenter_webhooks_duplicate_total", webhook="call_status_webhook") == len(duplicates)
+    assert delta("callcenter_webhooks_rejected_total", webhook="call_status_webhook") == 0
+    assert delta("callcenter_webhook_duration_seconds_count", webhook="call_status_webhook") == len(status_callbacks)
+    job_type = BackgroundJob.JobType.ENQUEUE_OUTBOUND_CALLS
+    assert delta("callcenter_background_jobs_started_total", job_type=job_type) == 1
+    assert delta("callcenter_background_jobs_finished_total", job_type=job_type, status="succeeded") == 1
+    # The state gauges, read from the database at scrape time.
+    assert value(after, "callcenter_calls_in_progress", status="calling") == 0
+    assert (
+        value(after, "callcenter_outbound_runs", status="succeeded")
+        == OutboundCallRun.objects.filter(status="succeeded").count()
+    )
+    assert value(after, "callcenter_background_jobs", job_type=job_type, status="succeeded") >= 1
+    assert value(after, "callcenter_state_collector_up") == 1
+    # No phone number and no call SID anywhere in the exposition.
+    text = client.get("/metrics").content.decode()
+    assert not any(phone in text or phone.lstrip("+") in text for phone in phones)
+    assert not any(call["sid"] in text for call in calls)
+    assert OutboundCallJob.objects.filter(run=run).count() == 8
+
+
+@pytest.mark.django_db
+def test_forged_webhooks_and_twilio_errors_are_counted_by_class(client, settings, twilio_sim):
+    from callcenter import twilio_gateway
+    from callcenter.twilio_gateway import PermanentTwilioError
+
+    settings.TWILIO_AUTH_TOKEN = twilio_sim.config.auth_token
+    before = scrape(client)
+    assert client.post("/webhooks/twilio/call-status?job_id=1", {"CallSid": "CA1"}).status_code == 403
+    twilio_sim.configure(invalid_numbers=frozenset({"+972500000001"}))
+    with pytest.raises(PermanentTwilioError):
+        twilio_gateway.call_create(
+            to="+972500000001", twiml_url="http://127.0.0.1:9/", status_callback_url="http://127.0.0.1:9/"
+        )
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("callcenter_webhooks_rejected_total", webhook="call_status_webhook") == 1
+    assert delta("callcenter_twilio_errors_total", operation="calls.create", error_class="invalid_number") == 1
+    assert delta("callcenter_dials_refused_total", error_class="invalid_number") == 1
+
+
+@pytest.mark.django_db
+def test_metrics_need_the_token_or_an_allowed_address(client, settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+@pytest.mark.django_db
+def test_request_latency_is_labelled_by_route_pattern_not_path(client):
+    client.get("/api/recordings/file/CAsecretcallsid0000000000000000000")
+    text = client.get("/metrics").content.decode()
+    assert 'route="api/recordings/file/<str:call_sid>"' in text
+    assert "CAsecretcallsid" not in text
