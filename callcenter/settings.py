@@ -258,6 +258,9 @@ METRICS_ALLOWED_NETWORKS = [
 METRICS_MULTIPROC_DIRS = [d.strip() for d in os.environ.get("METRICS_MULTIPROC_DIRS", "").split(",") if d.strip()]
 # /readyz: the scheduler ticks about every 30 s; a due schedule this late means it stopped.
 READYZ_SCHEDULER_MAX_LAG_SECONDS = env_int("READYZ_SCHEDULER_MAX_LAG_SECONDS", 180)
+# Q_SCHEDULER=false: a cluster that only works (deploy/systemd/callcenter-worker.service);
+# the scheduler runs in clusters that keep the default (callcenter-scheduler.service).
+Q_CLUSTER["scheduler"] = env_bool("Q_SCHEDULER", True)
 READYZ_SKIP_CHECKS = {c.strip() for c in os.environ.get("READYZ_SKIP_CHECKS", "").split(",") if c.strip()}
 if not REDIS_URL:
     # django-q2 clusters report themselves through a cache; with the ORM broker that cache
@@ -292,3 +295,7 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
 RECORDING_FILE_DELIVERY = os.environ.get("RECORDING_FILE_DELIVERY", "django")
 # nginx's internal location that maps to MEDIA_ROOT (deploy/nginx/callcenter.conf).
 RECORDING_ACCEL_REDIRECT_PREFIX = os.environ.get("RECORDING_ACCEL_REDIRECT_PREFIX", "/_protected_media/")
+# Behind nginx (deploy/nginx/): trust its X-Forwarded-Proto, so Django knows a request was
+# HTTPS. Only for a server that nobody but the proxy can reach.
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -70,7 +70,7 @@ def render_site(
     shutil.copyfile(PROXY_SNIPPET, snippet)
     text = SITE_FILE.read_text()
     for old, new in [
-        ("server unix:/run/callcenter/gunicorn.sock", f"server {upstream}"),
+        ("server unix:/run/callcenter/web/gunicorn.sock", f"server {upstream}"),
         ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl;"),
         ("listen [::]:443 ssl http2;\n", ""),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
