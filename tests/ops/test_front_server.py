@@ -8,6 +8,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 from twilio.request_validator import RequestValidator
 
@@ -52,8 +53,11 @@ def front(tmp_path, settings):
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
             "RECORDING_FILE_DELIVERY": "x-accel-redirect",
+            # Counters of both workers are added up from these files (prometheus-client's
+            # multiprocess mode), as under the systemd units.
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         },
-        workers=1,
+        workers=2,
         threads=4,
     )
     nginx_dir = tmp_path / "nginx"
@@ -106,6 +110,20 @@ def test_signed_webhooks_verify_behind_nginx_and_forged_ones_do_not(front):
     url = front["url"] + "/webhooks/twilio/voice?job_id=2&claim=1"
     other = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
     assert twilio_post(front, "/webhooks/twilio/voice?job_id=1&claim=1", params, signature=other).status_code == 403
+    for _ in range(4):
+        assert twilio_post(front, "/webhooks/twilio/voice?job_id=1&claim=1", params).status_code == 200
+
+    # Scraped through nginx from this host: the sum over both gunicorn workers.
+    metrics = front["session"].get(front["url"] + "/metrics")
+    assert metrics.status_code == 200
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics.text)
+        for sample in family.samples
+    }
+    assert samples[("callcenter_webhooks_received_total", (("webhook", "voice_webhook"),))] == 5
+    assert samples[("callcenter_webhooks_rejected_total", (("webhook", "voice_webhook"),))] == 2
+    assert samples[("callcenter_state_collector_up", ())] == 1
 
 
 @pytest.mark.django_db(transaction=True)
