@@ -81,7 +81,7 @@ def background_job_start(
             raise Conflict(_("Could not start the job: other jobs keep starting. Please try again."))
         if task:
             transaction.on_commit(partial(async_task, task, job.pk, task_name=f"{job_type}-{job.pk}"))
-        metrics.count_on_commit(metrics.JOBS_STARTED, job_type=job_type)
+        metrics.count(metrics.JOBS_STARTED, job_type=job_type)
     return job
 
 
@@ -111,8 +111,8 @@ def _fail_abandoned(job: BackgroundJob) -> None:
     ) % {"minutes": settings.BACKGROUND_JOB_STALE_THRESHOLD_MINUTES, "status": old_status}
     job.save(update_fields=["status", "finished_at", "error_message"])
     logger.warning("Background job %s (%s) abandoned while %s; marked failed", job.pk, job.job_type, old_status)
-    metrics.count_on_commit(metrics.JOBS_FINISHED, job_type=job.job_type, status=Status.FAILED)
-    metrics.count_on_commit(metrics.STALE_RECOVERED, kind="background_job")
+    metrics.count(metrics.JOBS_FINISHED, job_type=job.job_type, status=Status.FAILED)
+    metrics.count(metrics.STALE_RECOVERED, kind="background_job")
     background_job_abandoned.send(sender=BackgroundJob, job=job)
 
 
@@ -218,7 +218,7 @@ def background_job_finish(*, job: BackgroundJob, status: str, message: str = "",
         changes["result"] = result
     updated = BackgroundJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(**changes)
     if updated:
-        metrics.count_on_commit(metrics.JOBS_FINISHED, job_type=job.job_type, status=status)
+        metrics.count(metrics.JOBS_FINISHED, job_type=job.job_type, status=status)
     return bool(updated)
 
 

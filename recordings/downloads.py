@@ -213,7 +213,7 @@ def _finish(*, run: RecordingRun, status: str, message: str = "") -> bool:
         status=status, finished_at=timezone.now(), error_message=message, next_attempt_at=None
     )
     if updated:
-        metrics.count_on_commit(metrics.RECORDING_DOWNLOADS, result=status)
+        metrics.count(metrics.RECORDING_DOWNLOADS, result=status)
     return bool(updated)
 
 

@@ -150,7 +150,7 @@ def _fail_stuck(run: RecordingRun) -> None:
     ) % {"status": old_status, "minutes": settings.RECORDING_JOB_TIMEOUT_MINUTES}
     run.save(update_fields=["status", "finished_at", "error_message"])
     logger.warning("Recording run %s (%s) stuck while %s; marked failed", run.pk, run.call_sid, old_status)
-    metrics.count_on_commit(metrics.STALE_RECOVERED, kind="recording_download")
+    metrics.count(metrics.STALE_RECOVERED, kind="recording_download")
 
 
 def _unavailable(recording: Recording) -> RecordingUnavailable:

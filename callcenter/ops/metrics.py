@@ -13,7 +13,6 @@ never a phone number, a call SID or any other per-call or per-tenant id.
 from __future__ import annotations
 
 import requests
-from django.db import transaction
 from prometheus_client import Counter, Histogram
 
 DIALS_STARTED = Counter("callcenter_dials_started", "Outbound calls Twilio accepted (calls.create succeeded).")
@@ -103,7 +102,7 @@ def twilio_error_observe(*, operation: str, error, cause: BaseException | None =
         DIALS_REFUSED.labels(error_class=error_class).inc()
 
 
-def count_on_commit(counter, **labels) -> None:
-    """Count once the surrounding transaction commits (a rolled-back change never happened)."""
-    child = counter.labels(**labels) if labels else counter
-    transaction.on_commit(child.inc)
+def count(counter, **labels) -> None:
+    """Count a change as it is made. Counted in memory, not in the transaction: the rare
+    change whose surrounding transaction rolls back afterwards stays counted."""
+    (counter.labels(**labels) if labels else counter).inc()

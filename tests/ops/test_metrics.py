@@ -128,3 +128,29 @@ def test_request_latency_is_labelled_by_route_pattern_not_path(client):
     text = client.get("/metrics").content.decode()
     assert 'route="api/recordings/file/<str:call_sid>"' in text
     assert "CAsecretcallsid" not in text
+
+
+@pytest.mark.django_db
+def test_stale_jobs_and_stuck_downloads_recovered_are_counted(client, business):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from callcenter.services import background_jobs_fail_stale
+    from recordings.services import recording_runs_fail_stuck
+    from tests.plugins.recordings import recording_create, run_create
+
+    before = scrape(client)
+    BackgroundJob.objects.create(
+        business=business,
+        job_type=BackgroundJob.JobType.DELETE_LEADS,
+        status=BackgroundJob.Status.RUNNING,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    run_create(recording=recording_create(business=business), status="running", minutes_old=30)
+    assert background_jobs_fail_stale() == 1
+    assert recording_runs_fail_stuck() == 1
+    after = scrape(client)
+    for kind in ("background_job", "recording_download"):
+        name = "callcenter_stale_jobs_recovered_total"
+        assert value(after, name, kind=kind) - value(before, name, kind=kind) == 1
