@@ -102,6 +102,22 @@ def twilio_error_observe(*, operation: str, error, cause: BaseException | None =
         DIALS_REFUSED.labels(error_class=error_class).inc()
 
 
+# Guarded-job models without a job_type of their own, by model name.
+_JOB_TYPES_OF_MODELS = {"recordingrun": "recording_download"}
+_STALE_KINDS_OF_MODELS = {"backgroundjob": "background_job", "recordingrun": "recording_download"}
+
+
+def job_type_label(job) -> str:
+    """A background job's type, or what another guarded job is (recording_download)."""
+    model_name = job._meta.model_name
+    return str(getattr(job, "job_type", "") or _JOB_TYPES_OF_MODELS.get(model_name, model_name))
+
+
+def stale_kind_label(job) -> str:
+    model_name = job._meta.model_name
+    return _STALE_KINDS_OF_MODELS.get(model_name, model_name)
+
+
 def count(counter, **labels) -> None:
     """Count a change as it is made. Counted in memory, not in the transaction: the rare
     change whose surrounding transaction rolls back afterwards stays counted."""
