@@ -8,8 +8,9 @@ start and Content-Length bounds it). The header is read by callcenter.http_range
 ranges or a malformed header give the whole file, 200; a range starting past the end, 416.
 
 With RECORDING_FILE_DELIVERY set to x-accel-redirect (nginx) or x-sendfile, the same checks
-run here and the front server sends the bytes (deploy/nginx/callcenter.conf keeps one range
-per request and hands it our ETag, so it answers as this module does).
+run here and the front server sends the bytes (deploy/nginx/callcenter.conf hands it our ETag
+and Last-Modified, so a matching If-Range is honoured as here); a Range this module sets aside
+is answered by Django itself.
 """
 
 from urllib.parse import quote
@@ -92,7 +93,11 @@ def recording_file_response(request: HttpRequest, recording: Recording) -> HttpR
         return response
 
     content_type = recording.content_type or "application/octet-stream"
-    if settings.RECORDING_FILE_DELIVERY in FRONT_SERVER_DELIVERIES:
+    # The front server sends the file whole when no Range was asked for, or the one range
+    # this module accepted. A Range set aside here (several ranges, malformed, an outdated
+    # If-Range) is rare and streamed by Django, so no front server reads it differently.
+    front_server = settings.RECORDING_FILE_DELIVERY in FRONT_SERVER_DELIVERIES
+    if front_server and (byte_range is not None or not request.headers.get("Range")):
         return _front_server_response(recording, content_type=content_type, validators=validators)
     file = recording.file.storage.open(recording.file.name, "rb")
     if byte_range is None:
