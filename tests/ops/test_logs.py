@@ -82,3 +82,25 @@ def test_a_task_gets_a_fresh_context_with_the_ids_its_arguments_name(json_lines)
     assert line["run_id"] == 5 and line["task"] == "fill_slots"
     assert "request_id" not in line
     logs.clear()
+
+
+def test_log_format_json_makes_every_line_a_json_object(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.plugins.front import PROJECT_DIR
+
+    env = {**os.environ, "LOG_FORMAT": "json", "CALLCENTER_VAR_DIR": str(tmp_path)}
+    code = (
+        "import logging; from callcenter.ops import logs; logs.bind(call_sid='CA1', run_id=3); "
+        "logging.getLogger('outbound.services').warning('dial refused: %s', 'busy')"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    entry = next(line for line in lines if line["logger"] == "outbound.services")
+    assert entry["message"] == "dial refused: busy" and entry["level"] == "WARNING"
+    assert entry["call_sid"] == "CA1" and entry["run_id"] == 3

@@ -154,3 +154,28 @@ def test_stale_jobs_and_stuck_downloads_recovered_are_counted(client, business):
     for kind in ("background_job", "recording_download"):
         name = "callcenter_stale_jobs_recovered_total"
         assert value(after, name, kind=kind) - value(before, name, kind=kind) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "cause", "expected"),
+    [
+        (20429, 429, None, "rate_limited"),
+        (None, 503, None, "server_error"),
+        (None, None, "timeout", "timeout"),
+        (None, None, "connection", "connection"),
+        (21211, 400, None, "invalid_number"),
+        (20003, 401, None, "auth"),
+        (20404, 404, None, "not_found"),
+        (21220, 400, None, "client_error"),
+        (None, None, None, "other"),
+    ],
+)
+def test_twilio_errors_fall_in_a_small_fixed_set_of_classes(code, http_status, cause, expected):
+    import requests
+
+    from callcenter.ops.metrics import twilio_error_class
+    from callcenter.twilio_gateway import TwilioGatewayError
+
+    causes = {"timeout": requests.Timeout(), "connection": requests.ConnectionError(), None: None}
+    error = TwilioGatewayError("x", code=code, http_status=http_status)
+    assert twilio_error_class(error, cause=causes[cause]) == expected
