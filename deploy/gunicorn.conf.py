@@ -8,6 +8,7 @@ workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "60"))
 graceful_timeout = 30
+# Longer than nginx's upstream keepalive_timeout (4 s): nginx closes idle connections first.
 keepalive = 5
 # Only nginx on this host talks to gunicorn; it sets X-Forwarded-* for the client.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
