@@ -295,15 +295,14 @@ LOGGING["formatters"]["json"] = {
 if LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
 
-# Requests with a larger body answer 413 (nginx's client_max_body_size says the same).
-UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# Requests with a larger body answer 413 (nginx's client_max_body_size says the same): the
+# largest lead import file plus 1 MiB for the multipart envelope, 21 MiB by default.
+UPLOAD_MAX_BYTES = env_int(
+    "UPLOAD_MAX_BYTES", globals().get("LEADS_IMPORT_MAX_FILE_BYTES", 20 * 1024 * 1024) + 1024 * 1024
+)
 # Who sends a recording's bytes once Django has checked the request: "django" streams them
 # itself; "x-accel-redirect" (nginx) or "x-sendfile" (Apache, lighttpd) hand the file to
 # the front server. Range, ETag and 304 answer the same either way.
 RECORDING_FILE_DELIVERY = os.environ.get("RECORDING_FILE_DELIVERY", "django")
 # nginx's internal location that maps to MEDIA_ROOT (deploy/nginx/callcenter.conf).
 RECORDING_ACCEL_REDIRECT_PREFIX = os.environ.get("RECORDING_ACCEL_REDIRECT_PREFIX", "/_protected_media/")
-# Behind nginx (deploy/nginx/): trust its X-Forwarded-Proto, so Django knows a request was
-# HTTPS. Only for a server that nobody but the proxy can reach.
-if env_bool("DJANGO_BEHIND_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

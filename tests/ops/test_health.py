@@ -33,6 +33,13 @@ def redis_broker(monkeypatch):
     return use
 
 
+def test_the_cluster_reports_through_a_cache_every_process_of_the_host_shares(settings):
+    # Without Redis, django-q2 keeps cluster stats in the cache Q_CLUSTER names: it must
+    # exist and not be process-local, or /readyz never sees a cluster.
+    alias = settings.Q_CLUSTER.get("cache", "default")
+    assert "redis" in settings.Q_CLUSTER or "locmem" not in settings.CACHES[alias]["BACKEND"].lower()
+
+
 def test_healthz_answers_without_login(client):
     response = client.get("/healthz")
     assert response.status_code == 200

@@ -156,6 +156,8 @@ class Gunicorn:
             "WEB_WORKERS": str(workers),
             "WEB_THREADS": str(threads),
             "LOG_LEVEL": "WARNING",
+            # A production server refuses the development key.
+            "DJANGO_SECRET_KEY": "front-server-harness-" + os.urandom(16).hex(),
             **env,
         }
         if "REDIS_URL" not in env:
