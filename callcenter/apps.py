@@ -14,3 +14,6 @@ class CallcenterConfig(AppConfig):
         if apps.is_installed("django_q"):
             # Its admin section is otherwise titled with its settings label, in English.
             apps.get_app_config("django_q").verbose_name = _("Task queue")
+        from callcenter.ops import instrumentation
+
+        instrumentation.install()

@@ -25,7 +25,7 @@ FINISHED_RUN = [
     ("completed", "answered", 14),
     ("completed", "machine", 2),
     ("failed", "busy", 3),
-    ("failed", "no-answer", 4),
+    ("failed", "no_answer", 4),
     ("failed", "failed", 1),
     ("skipped", "do_not_call", 2),
     ("canceled", "canceled", 4),
@@ -160,9 +160,11 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
                     lead_name=lead.name,
                     status=status,
                     outcome=outcome,
-                    attempts=(2 if outcome in ("busy", "no-answer") else 1) if dialed else 0,
+                    attempts=(2 if outcome in ("busy", "no_answer") else 1) if dialed else 0,
                     call_sid=f"CA{business.pk:08d}{position + 1:024d}" if dialed else None,
-                    twilio_status={"answered": "completed", "machine": "completed"}.get(outcome, outcome)
+                    twilio_status={"answered": "completed", "machine": "completed", "no_answer": "no-answer"}.get(
+                        outcome, outcome
+                    )
                     if dialed
                     else "",
                     dial_started_at=at if dialed else None,
@@ -175,6 +177,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
             )
             position += 1
     OutboundCallJob.objects.bulk_create(calls)
+    _history_of(finished_run)
 
     active_leads = created[position : position + 40]
     active_started = now - timedelta(minutes=6)
@@ -188,7 +191,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
     for index, lead in enumerate(active_leads):
         at = active_started + timedelta(seconds=30 * index)
         if index < 9:
-            status, outcome = [("completed", "answered"), ("failed", "no-answer"), ("completed", "answered")][index % 3]
+            status, outcome = [("completed", "answered"), ("failed", "no_answer"), ("completed", "answered")][index % 3]
         elif index < 12:
             status, outcome = ("calling" if index < 11 else "dialing"), ""
         else:
@@ -218,6 +221,7 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
             )
         )
     OutboundCallJob.objects.bulk_create(active_calls)
+    _history_of(active_run)
 
     answered = OutboundCallJob.objects.filter(run=finished_run, outcome="answered").order_by("id")[:2]
     recordings = [
@@ -258,3 +262,40 @@ def console_demo_create(*, business_name: str = "מוקד הדגמה", staff_use
     return ConsoleDemo(
         business=business, staff=staff, finished_run=finished_run, active_run=active_run, lead_import=lead_import
     )
+
+
+def _history_of(run) -> None:
+    """The call history of a run's dialed calls: a retried lead's earlier attempt ended as
+    the retry's reason (busy / no answer), its last one as the call did."""
+    from leads.models import Lead
+    from outbound.models import CallAttempt, OutboundCallJob
+
+    attempts = []
+    for call in OutboundCallJob.objects.filter(run=run, status__in=["completed", "failed"]).order_by("id"):
+        for number in range(1, call.attempts + 1):
+            last = number == call.attempts
+            started = call.dial_started_at - timedelta(minutes=5 * (call.attempts - number))
+            attempts.append(
+                CallAttempt(
+                    business_id=call.business_id,
+                    run=run,
+                    call=call,
+                    lead_id=call.lead_id,
+                    phone=call.phone,
+                    lead_name=call.lead_name,
+                    attempt_number=number,
+                    claim_number=number,
+                    call_sid=call.call_sid if last else f"CA{call.business_id:08d}9{call.pk:019d}{number:04d}",
+                    claimed_at=started,
+                    dial_started_at=started,
+                    answered_at=call.answered_at if last else None,
+                    ended_at=call.ended_at if last else started + timedelta(seconds=30),
+                    duration_seconds=call.duration_seconds if last else None,
+                    twilio_status=call.twilio_status if last else call.twilio_status or "busy",
+                    outcome=call.outcome,
+                )
+            )
+        Lead.objects.filter(pk=call.lead_id).update(
+            last_outcome=call.outcome, last_called_at=call.ended_at, call_attempts=call.attempts
+        )
+    CallAttempt.objects.bulk_create(attempts)

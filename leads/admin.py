@@ -33,12 +33,14 @@ from callcenter.admin_display import import_link, job_link, ltr
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import user_business_ids
 from leads import imports, services
-from leads.admin_forms import LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
+from leads.admin_forms import DoNotCallNumberAdminForm, LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
 from leads.admin_imports import LeadImportAdmin
 from leads.admin_selection import (
     AdminSelectionError,
     BusinessListFilter,
     DoNotCallListFilter,
+    LastCalledListFilter,
+    LastOutcomeListFilter,
     LeadImportListFilter,
     StatusListFilter,
     admin_lead_selection,
@@ -49,7 +51,7 @@ from leads.admin_selection import (
 )
 from leads.errors import LeadInputInvalid
 from leads.filters import lead_search
-from leads.models import Lead, LeadImport
+from leads.models import DoNotCallNumber, Lead, LeadImport
 from leads.selectors import lead_selection_count
 
 # What other apps' admin actions use (see the module docstring).
@@ -74,15 +76,32 @@ class LeadAdmin(TenantScopedAdmin):
         "email",
         "status",
         "do_not_call",
+        "last_outcome",
+        "last_called_at",
         "lead_import_display",
         "created_at",
     ]
     list_display_links = ["id_display", "name"]
-    list_filter = [BusinessListFilter, StatusListFilter, DoNotCallListFilter, LeadImportListFilter]
+    list_filter = [
+        BusinessListFilter,
+        StatusListFilter,
+        DoNotCallListFilter,
+        LastOutcomeListFilter,
+        LastCalledListFilter,
+        LeadImportListFilter,
+    ]
     list_select_related = ["lead_import"]
     search_fields = ["name", "phone", "email"]
     search_help_text = _("Name, email, or a phone in any format.")
-    readonly_fields = ["lead_import", "created_at", "updated_at"]
+    readonly_fields = [
+        "time_zone",
+        "last_outcome",
+        "last_called_at",
+        "call_attempts",
+        "lead_import",
+        "created_at",
+        "updated_at",
+    ]
     list_per_page = 100
     # Counting a million rows twice per page view is wasted work.
     show_full_result_count = False
@@ -258,3 +277,24 @@ class LeadAdmin(TenantScopedAdmin):
             )[:10],
         }
         return TemplateResponse(request, "admin/leads/lead/import.html", context)
+
+
+@admin.register(DoNotCallNumber)
+class DoNotCallNumberAdmin(TenantScopedAdmin):
+    """The business's do-not-call list: numbers that opted out by keypress, and those staff
+    add. Every run checks it before each dial; removing a number lets runs call it again."""
+
+    form = DoNotCallNumberAdminForm
+    list_display = ["phone_display", "source", "business_display", "created_at"]
+    list_filter = [BusinessListFilter, "source"]
+    search_fields = ["phone"]
+    readonly_fields = ["source", "created_at"]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_display(self, number: DoNotCallNumber):
+        return ltr(number.phone)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "business":
+            kwargs["queryset"] = business_choices(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -24,7 +24,7 @@ from outbound import (
     services,
 )
 from outbound.admin_run_display import RunStatusLabels, brief_outcomes, dashboard_context, twilio_status_label
-from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
+from outbound.models import CallAttempt, CallingHours, OutboundCallJob, OutboundCallRun
 from outbound.serializers import recording_player_path
 
 RunStatus = OutboundCallRun.Status
@@ -332,20 +332,31 @@ class OutboundCallJobAdmin(ReadOnlyTenantAdmin):
 
 
 def call_attempt_rows(call: OutboundCallJob) -> list[dict]:
-    """The call's dials as the call row keeps them: its last dial (the number of dials in
-    all is the row's attempt count)."""
-    if not call.attempts:
-        return []
-    return [
+    """Every dial of this call: its finished attempts from the call history, then the one in
+    progress (it lives on the call row until it ends)."""
+    rows = [
         {
-            "number": call.attempts,
-            "sid": call.call_sid,
-            "status": twilio_status_label(call.twilio_status),
-            "outcome": call.get_outcome_display(),
-            "started_at": call.dial_started_at,
-            "duration": call.duration_seconds,
+            "number": attempt.attempt_number,
+            "sid": attempt.call_sid,
+            "status": twilio_status_label(attempt.twilio_status),
+            "outcome": attempt.get_outcome_display(),
+            "started_at": attempt.dial_started_at or attempt.claimed_at,
+            "duration": attempt.duration_seconds,
         }
+        for attempt in CallAttempt.objects.filter(call=call).order_by("attempt_number")
     ]
+    if call.status in OutboundCallJob.ACTIVE_STATUSES:
+        rows.append(
+            {
+                "number": call.attempts,
+                "sid": call.call_sid,
+                "status": twilio_status_label(call.twilio_status) if call.twilio_status else call.get_status_display(),
+                "outcome": "",
+                "started_at": call.dial_started_at or call.claimed_at,
+                "duration": None,
+            }
+        )
+    return rows
 
 
 @admin.register(CallingHours)
@@ -361,6 +372,21 @@ class CallingHoursAdmin(TenantScopedAdmin):
         if db_field.name == "business" and not request.user.is_superuser:
             kwargs["queryset"] = Business.objects.filter(pk__in=user_business_ids(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.calling_hours_changed(business=obj.business)
+
+    def delete_model(self, request, obj):
+        business = obj.business
+        super().delete_model(request, obj)
+        services.calling_hours_changed(business=business)
+
+    def delete_queryset(self, request, queryset):
+        businesses = [hours.business for hours in queryset.select_related("business")]
+        super().delete_queryset(request, queryset)
+        for business in businesses:
+            services.calling_hours_changed(business=business)
 
 
 __all__ = ["CallsOfLeadInline", "OutboundCallJobAdmin", "OutboundCallRunAdmin"]

@@ -5,21 +5,25 @@ takes, so a fill never sees a half-made decision.
 """
 
 import logging
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from callcenter import twilio_gateway
 from callcenter.errors import ApplicationError, Conflict, NotFound
 from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
+from leads.models import DoNotCallNumber
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
 from outbound.selectors import DIALABLE_PHONE, SKIP_DO_NOT_CALL, SKIP_IN_ACTIVE_CALL, SKIP_INVALID
-from outbound.services.call_transitions import calls_queued_cancel
+from outbound.services.call_transitions import (
+    calls_queued_cancel,
+    calls_ringing_cancel_on_commit,
+    calls_waiting_for_hours_due,
+)
 from outbound.services.dispatch import dispatch_fill_on_commit
 from outbound.services.run_transitions import run_finish
 
@@ -83,9 +87,9 @@ def outbound_run_start(
 
 
 def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
-    rows = leads.order_by("id").distinct().values_list("id", "phone", "name")
+    rows = leads.order_by("id").distinct().values_list("id", "phone", "name", "time_zone")
     batch: list[OutboundCallJob] = []
-    for lead_id, phone, name in rows.iterator(chunk_size=_INSERT_BATCH):
+    for lead_id, phone, name, time_zone in rows.iterator(chunk_size=_INSERT_BATCH):
         batch.append(
             OutboundCallJob(
                 business_id=run.business_id,
@@ -93,6 +97,7 @@ def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
                 lead_id=lead_id,
                 phone=phone,
                 lead_name=name[:200],
+                time_zone=time_zone,
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -116,12 +121,13 @@ def _skip_uncallable(*, run: OutboundCallRun, now) -> dict[str, int]:
     busy_elsewhere = OutboundCallJob.objects.filter(
         business_id=run.business_id, status__in=OutboundCallJob.ACTIVE_STATUSES
     ).exclude(run=run)
+    listed = DoNotCallNumber.objects.filter(business_id=run.business_id).values("phone")
     return {
-        SKIP_DO_NOT_CALL: queued.filter(lead__do_not_call=True).update(
+        SKIP_DO_NOT_CALL: queued.filter(Q(lead__do_not_call=True) | Q(phone__in=listed)).update(
             **skip, outcome=Outcome.DO_NOT_CALL, error_code=SKIP_DO_NOT_CALL
         ),
         SKIP_INVALID: queued.exclude(phone__regex=DIALABLE_PHONE).update(
-            **skip, outcome=getattr(Outcome, "INVALID_NUMBER", Outcome.FAILED), error_code=SKIP_INVALID
+            **skip, outcome=Outcome.INVALID_NUMBER, error_code=SKIP_INVALID
         ),
         SKIP_IN_ACTIVE_CALL: queued.filter(lead_id__in=busy_elsewhere.values("lead_id")).update(
             **skip, outcome=Outcome.CANCELED, error_code=SKIP_IN_ACTIVE_CALL
@@ -182,13 +188,18 @@ def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
         run.cancel_requested_at = now
         run.save(update_fields=["cancel_requested_at"])
         calls_queued_cancel(run_id=run.pk, now=now)
-        ringing = list(
-            OutboundCallJob.objects.filter(run=run, status=CallStatus.DIALING, call_sid__isnull=False).values_list(
-                "call_sid", flat=True
-            )
-        )
-        if ringing:
-            transaction.on_commit(partial(twilio_gateway.calls_cancel, call_sids=ringing))
+        calls_ringing_cancel_on_commit(run_id=run.pk)
         if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
             run = run_finish(run_id=run.pk, status=RunStatus.CANCELED, message=_("Canceled on request."))
     return run
+
+
+def calling_hours_changed(*, business: Business) -> int:
+    """After the business's calling hours were changed or removed: the calls waiting for the
+    old hours are weighed against the new ones by a fill of each of their runs, at once.
+    Returns how many runs are filled."""
+    with transaction.atomic():
+        run_ids = calls_waiting_for_hours_due(business_id=business.pk, now=timezone.now())
+        for run_id in sorted(run_ids):
+            dispatch_fill_on_commit(run_id)
+    return len(run_ids)

@@ -89,11 +89,11 @@ def test_filter_sidebars_list_nothing_of_another_business(client_of, demo):
     # ... and another business has runs, imports and calls of its own.
     stranger = console_demo_create(business_name="עסק זר", staff_username="זר", leads=60)
     foreign_choices = {
-        f"run__id__exact={stranger.finished_run.pk}\"",
-        f"run__id__exact={stranger.active_run.pk}\"",
-        f"lead_import={stranger.lead_import.pk}\"",
-        f"business__id__exact={stranger.business.pk}\"",
-        f"business={stranger.business.pk}\"",
+        f'run__id__exact={stranger.finished_run.pk}"',
+        f'run__id__exact={stranger.active_run.pk}"',
+        f'lead_import={stranger.lead_import.pk}"',
+        f'business__id__exact={stranger.business.pk}"',
+        f'business={stranger.business.pk}"',
     }
     for url in FILTERED_LISTS:
         html = client_of.get(url).content.decode()

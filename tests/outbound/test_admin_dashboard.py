@@ -20,7 +20,7 @@ CHANGELIST = "/admin/leads/lead/"
 CALLS = "/admin/outbound/outboundcalljob/"
 CallStatus = OutboundCallJob.Status
 # The stored outcome value of each dashboard key (the calls list filters by it).
-OUTCOME_VALUES = {key: "no-answer" if key == "no_answer" else key for key in OUTCOME_KEYS}
+OUTCOME_VALUES = {key: key for key in OUTCOME_KEYS}
 
 
 @pytest.fixture
