@@ -85,7 +85,7 @@ class Callbacks:
         lock: threading.RLock,
         scheduler: Scheduler,
         config: Callable[[], SimConfig],
-        on_twiml: Callable[[SimCall, str], None],
+        on_twiml: Callable[[SimCall, str | None], None],
         on_gather_answered: Callable[[SimCall], None],
     ):
         self._lock = lock
@@ -283,7 +283,7 @@ class Callbacks:
             if delivery.kind == "twiml":
                 call = delivery.call
                 call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body[:2000]}
-                if status == 200:
-                    self._on_twiml(call, body)
-            elif delivery.kind == "gather" and status == 200:
+                self._on_twiml(call, body if status == 200 else None)
+            elif delivery.kind == "gather":
+                # Answered or not (Twilio then says an application error), the call ends.
                 self._on_gather_answered(delivery.call)

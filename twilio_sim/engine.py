@@ -122,12 +122,12 @@ class SimEngine:
                 **attributes,
             )
             if answered:
-                plan = [
-                    (0.0, "initiated"),
-                    (ring, "ringing"),
-                    (ring + answer, "in-progress"),
-                    (ring + answer + talk_seconds / scale, "completed"),
-                ]
+                plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer, "in-progress")]
+                if outcome != "keypress" or not call.url:
+                    plan.append((ring + answer + talk_seconds / scale, "completed"))
+                # A keypress call ends once its TwiML has been fetched and answered (see
+                # _twiml_received), however slowly our server answers: a fixed end could come
+                # before the TwiML and leave the digit unpressed.
             elif outcome == "busy":
                 plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer, "busy")]
             elif outcome == "no-answer":
@@ -248,13 +248,17 @@ class SimEngine:
             recording_url = self.recording_url(call.recording) if call.recording else ""
             self._callbacks.status(call, event, now, final=final, recording_url=recording_url)
 
-    def _twiml_received(self, call: SimCall, twiml: str) -> None:
+    def _twiml_received(self, call: SimCall, twiml: str | None) -> None:
         """The callee of a "keypress" call presses the digit at the TwiML's <Gather>: Twilio
         then requests the Gather's action with the digits, signed like every request."""
         if call.outcome != "keypress" or call.status != "in-progress" or call.pressed_digits:
             return
-        gather = gather_in(twiml, document_url=call.url)
+        gather = gather_in(twiml, document_url=call.url) if twiml is not None else None
         if gather is None:
+            # Nothing to press at (no Gather, or the TwiML could not be fetched): the callee
+            # listens to the end, as on a completed call.
+            due = time.time() + call.talk_seconds / self._config.time_scale
+            self._scheduler.at(due, partial(self._transition, call, "completed"))
             return
         call.pressed_digits = self._config.keypress_digit
         params = {**call_params(call, "in-progress"), "Digits": call.pressed_digits, "FinishedOnKey": ""}
