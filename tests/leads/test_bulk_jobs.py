@@ -307,3 +307,22 @@ def test_a_delete_batch_checks_only_the_foreign_keys_to_leads(business):
         with connection.cursor() as cursor:  # still pending: fails only now
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert reached == [False]
+
+
+def test_merging_custom_fields_replaces_whole_top_level_values_on_every_database(business):
+    """PostgreSQL's `||` replaces each given key's value as a whole and keeps nulls; the
+    SQLite branch must not merge nested objects or drop null keys (JSON_PATCH would)."""
+    lead = LeadFactory(business=business, custom_fields={"keep": 1, "nested": {"a": 1}, "flag": True})
+    services.leads_update_batch(
+        business=business,
+        lead_ids=[lead.pk],
+        changes={"custom_fields": {"nested": {"b": [1, "x"]}, "cleared": None, "flag": False, "name": "Dana"}},
+    )
+    lead.refresh_from_db()
+    assert lead.custom_fields == {
+        "keep": 1,
+        "nested": {"b": [1, "x"]},
+        "cleared": None,
+        "flag": False,
+        "name": "Dana",
+    }
