@@ -23,6 +23,9 @@ class Recording(models.Model):
     content_type = models.CharField(_("content type"), max_length=100, blank=True)
     checksum_sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     downloaded_at = models.DateTimeField(_("downloaded at"), null=True, blank=True)
+    # Twilio reported the recording absent (RecordingStatus=absent: no audio was kept, e.g.
+    # a call too short or silent): there is nothing to download, now or later.
+    absent_at = models.DateTimeField(_("reported absent at"), null=True, blank=True)
     # Failed download runs before this moment no longer count against RECORDING_MAX_FAILED_RUNS
     # (set when staff force a new try).
     attempts_reset_at = models.DateTimeField(_("attempts reset at"), null=True, blank=True)

@@ -124,7 +124,8 @@ def test_not_yet_available_is_retried_with_backoff_then_succeeds(
     assert recording.is_ready and recording.size_bytes == len(sim_media(twilio_sim, recording_sid))
 
 
-@pytest.mark.twilio_sim(recording_missing_rate=1.0)
+# Twilio answers 404 while it processes a recording; this one takes longer than every try.
+@pytest.mark.twilio_sim(recording_unavailable_fetches=100)
 def test_a_recording_that_never_comes_fails_after_the_cap(
     execute, business, media_root, twilio_sim, sim_recorded_call, settings
 ):
