@@ -198,6 +198,7 @@ LEADS_IMPORT_BATCH_SIZE = env_int("LEADS_IMPORT_BATCH_SIZE", 5000)
 # Rejected rows kept in an import's report (all are counted).
 LEADS_IMPORT_MAX_REPORTED_ERRORS = env_int("LEADS_IMPORT_MAX_REPORTED_ERRORS", 10000)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["LeadStatusEnum"] = "leads.models.Lead.Status"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CallOutcomeEnum"] = "leads.models.CallOutcome"
 
 # --- Outbound calls -------------------------------------------------------------------
 # busy / no-answer are dialed again after OUTBOUND_RETRY_DELAY_SECONDS, up to
