@@ -25,7 +25,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 def _pages(demo) -> list[tuple[str, str, str | None]]:
     """(file name, path, what to do on the page first) of every picture."""
-    leads = demo.business.leads.order_by("-pk")
+    # A lead called twice (busy, then again) in the finished run.
+    retried = demo.finished_run.calls.filter(attempts=2).order_by("id").first()
     call = demo.finished_run.calls.exclude(call_sid=None).order_by("id").first()
     failed_job = demo.business.background_jobs.filter(status="failed").first()
     lost_recording = demo.business.recordings.order_by("id").last()
@@ -39,7 +40,7 @@ def _pages(demo) -> list[tuple[str, str, str | None]]:
         ("07-import-report.png", f"/admin/leads/leadimport/{demo.lead_import.pk}/change/", None),
         ("08-job-failed.png", f"/admin/callcenter/backgroundjob/{failed_job.pk}/change/", "details"),
         ("09-call.png", f"/admin/outbound/outboundcalljob/{call.pk}/change/", None),
-        ("10-lead.png", f"/admin/leads/lead/{leads.last().pk}/change/", None),
+        ("10-lead.png", f"/admin/leads/lead/{retried.lead_id}/change/", "full_page"),
         ("11-recordings.png", "/admin/recordings/recording/", None),
         ("12-player-unavailable.png", f"/recordings/player/{lost_recording.call_sid}", None),
         ("13-bulk-delete-confirm.png", "/admin/leads/lead/?do_not_call=false", "delete_in_background"),
@@ -99,7 +100,7 @@ class Command(BaseCommand):
                     elif step == "details":
                         page.click("details.technical summary")
                     page.wait_for_load_state("networkidle")
-                    page.screenshot(path=str(out_dir / name))
+                    page.screenshot(path=str(out_dir / name), full_page=step == "full_page")
                     self.stdout.write(f"  {out_dir / name}")
                 browser.close()
         finally:
