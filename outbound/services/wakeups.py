@@ -1,0 +1,245 @@
+"""Event-driven refills: a run is filled again at the moment work becomes possible.
+
+Every fill ends by arranging the run's next look (`run_wakeup_arm_next`) at the earliest of:
+a refused dial's backoff or a busy / no-answer retry falling due (the queued call's
+`next_attempt_at`), the opening of the calling hours for a lead that waits outside them, and
+for each active call the moment it becomes overdue: a call with no callback is fetched from
+Twilio OUTBOUND_STUCK_CALL_SECONDS after its last sign of life, a dial whose calls.create got
+no answer is looked up OUTBOUND_LOST_DIAL_SECONDS after it was sent, a claim never dialed is
+released after OUTBOUND_LOST_CLAIM_SECONDS. One row per run keeps only the earliest moment.
+
+The wake-up pump (a thread in every qcluster worker process) hands each due run to a worker
+(`run_wake`: reconcile that run's overdue calls, then fill it). Fills asked for by events go
+through `run_fill_request`, which queues one fill per run however many events arrive before it
+starts. The minute schedules stay as a safety net for wake-ups lost with a broker or a worker.
+"""
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
+from outbound.services.sql import db_datetime, locking
+
+logger = logging.getLogger(__name__)
+
+CallStatus = OutboundCallJob.Status
+# A fill queued this long ago and not started is taken for lost (a broker restart loses its
+# queue): the next event queues another one.
+FILL_QUEUED_LOST_AFTER = timedelta(seconds=10)
+_FIRE_BATCH = 100
+
+_FILL_REQUEST = """
+    INSERT INTO outbound_run_wakeups (run_id, fill_queued_at, due_at) VALUES (%s, %s, NULL)
+    ON CONFLICT (run_id) DO UPDATE SET fill_queued_at = excluded.fill_queued_at
+    WHERE outbound_run_wakeups.fill_queued_at IS NULL OR outbound_run_wakeups.fill_queued_at < %s
+    RETURNING run_id"""
+_FILL_STARTED = "UPDATE outbound_run_wakeups SET fill_queued_at = NULL WHERE run_id = %s AND fill_queued_at IS NOT NULL"
+_ARM = """
+    INSERT INTO outbound_run_wakeups (run_id, due_at, fill_queued_at) VALUES (%s, %s, NULL)
+    ON CONFLICT (run_id) DO UPDATE SET due_at = excluded.due_at
+    WHERE outbound_run_wakeups.due_at IS NULL OR excluded.due_at < outbound_run_wakeups.due_at"""
+# What decides the next look, in one round trip: the run (first, so that PostgreSQL types the
+# columns from it) with its arranged wake-up, each active call's signs of life, and the
+# earliest queued call due later and due already.
+_NEXT = """
+    SELECT 'run', r.status = %s, w.due_at, NULL, NULL, r.concurrency
+    FROM outbound_call_runs r LEFT JOIN outbound_run_wakeups w ON w.run_id = r.id WHERE r.id = %s
+    UNION ALL
+    SELECT 'active', j.call_sid IS NOT NULL, j.last_event_at, j.dial_started_at, j.claimed_at, NULL
+    FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status IN (%s, %s)
+    UNION ALL
+    SELECT 'later', NULL, min(j.next_attempt_at), NULL, NULL, NULL
+    FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at > %s
+    UNION ALL
+    SELECT 'due', NULL, min(j.next_attempt_at), NULL, NULL, NULL
+    FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s"""
+_FIRE = """
+    UPDATE outbound_run_wakeups SET due_at = NULL WHERE run_id IN (
+        SELECT run_id FROM outbound_run_wakeups WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock})
+    RETURNING run_id"""
+_NEXT_DUE = "SELECT min(due_at) FROM outbound_run_wakeups WHERE due_at IS NOT NULL"
+
+
+def _as_datetime(value) -> datetime | None:
+    """A timestamp as the backend returned it (SQLite: text in UTC) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def run_fill_request(*, run_id: int) -> bool:
+    """Mark a fill of the run as queued. True when the caller should queue it: none was queued
+    (or the one queued is taken for lost)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_FILL_REQUEST, [run_id, db_datetime(now), db_datetime(now - FILL_QUEUED_LOST_AFTER)])
+        return cursor.fetchone() is not None
+
+
+def run_fill_started(*, run_id: int) -> None:
+    """A queued fill starts: events from now on queue another one, as this fill may not see them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FILL_STARTED, [run_id])
+
+
+def run_wakeup_arm(*, run_id: int, at: datetime) -> None:
+    """Arrange a look at the run at `at`, unless an earlier one is arranged already."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ARM, [run_id, db_datetime(at)])
+
+
+def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
+    """After a fill: arrange the run's next look for the earliest moment something falls due.
+    Returns the moment now arranged (an earlier one already arranged is kept), None for none."""
+    now = timezone.now()
+    db_now = db_datetime(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NEXT,
+            [
+                OutboundCallRun.Status.RUNNING,
+                run_id,
+                run_id,
+                *OutboundCallJob.ACTIVE_STATUSES,
+                run_id,
+                CallStatus.QUEUED,
+                db_now,
+                run_id,
+                CallStatus.QUEUED,
+                db_now,
+            ],
+        )
+        rows = cursor.fetchall()
+    run = next((row for row in rows if row[0] == "run"), None)
+    if run is None:
+        return None
+    _kind, running, arranged, _x, _y, concurrency = run
+    arranged = _as_datetime(arranged)
+    candidates = []
+    actives = [row for row in rows if row[0] == "active"]
+    for _kind, has_sid, last_event_at, dial_started_at, claimed_at, _z in actives:
+        last_event_at, dial_started_at, claimed_at = map(_as_datetime, (last_event_at, dial_started_at, claimed_at))
+        if has_sid or last_event_at is not None:
+            last_sign = last_event_at or dial_started_at or claimed_at
+            candidates.append(last_sign + timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
+        elif dial_started_at is not None:
+            candidates.append(dial_started_at + timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS))
+        elif claimed_at is not None:
+            candidates.append(claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS))
+    later = _as_datetime(next((row[2] for row in rows if row[0] == "later"), None))
+    due = _as_datetime(next((row[2] for row in rows if row[0] == "due"), None))
+    if running and len(actives) < concurrency and (later is not None or due is not None):
+        # A free slot and a lead waiting: a retry or a refused dial's backoff falls due later,
+        # or the lead is due already and only the calling hours keep it (a fill that just ran
+        # claimed every due lead it could otherwise; a refused dial left its backoff as `later`).
+        at = later if later is not None else now
+        opening = calling_hours_opening(run_id=run_id, at=at)
+        if opening is not None:
+            candidates.append(opening)
+        elif at > now:
+            candidates.append(at)
+    if not candidates:
+        return None
+    wake_at = min(candidates)
+    if arranged is not None and arranged <= wake_at:
+        return arranged
+    run_wakeup_arm(run_id=run_id, at=wake_at)
+    return wake_at
+
+
+def calling_hours_opening(*, run_id: int, at: datetime) -> datetime | None:
+    """The next moment from `at` on at which the run's business may call; None when `at` is
+    inside its calling hours (or it has none)."""
+    run = OutboundCallRun.objects.select_related("business").get(pk=run_id)
+    business = run.business
+    own = CallingHours.objects.filter(business=business).first()
+    if own is not None:
+        start_text, end_text = own.start.strftime("%H:%M"), own.end.strftime("%H:%M")
+    else:
+        start_text, end_text = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
+    if not start_text or not end_text:
+        return None
+    zone = ZoneInfo(business.time_zone or settings.TIME_ZONE)
+    local = at.astimezone(zone)
+    clock = local.strftime("%H:%M")
+    inside = start_text <= clock < end_text if start_text <= end_text else (clock >= start_text or clock < end_text)
+    if inside:
+        return None
+    hour, minute = (int(part) for part in start_text.split(":"))
+    opening = datetime.combine(local.date(), datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone)
+    if opening <= local:
+        opening = datetime.combine(
+            local.date() + timedelta(days=1), datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone
+        )
+    return opening.astimezone(UTC)
+
+
+def wakeups_fire(*, now: datetime | None = None) -> list[int]:
+    """Take every run whose wake-up is due and hand it to a worker (inline when fills are)."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_FIRE.format(lock=locking("FOR UPDATE SKIP LOCKED")), [db_datetime(now), _FIRE_BATCH])
+        run_ids = [run_id for (run_id,) in cursor.fetchall()]
+    for run_id in run_ids:
+        _dispatch_wake(run_id)
+    return run_ids
+
+
+def _dispatch_wake(run_id: int) -> None:
+    if settings.OUTBOUND_DISPATCH == "inline":
+        run_wake(run_id=run_id)
+    else:
+        from django_q.tasks import async_task
+
+        async_task("outbound.tasks.wake_run", run_id, task_name=f"outbound-wake-{run_id}", save=False)
+
+
+def wakeups_next_due() -> datetime | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_DUE)
+        return _as_datetime(cursor.fetchone()[0])
+
+
+def run_wake(*, run_id: int) -> int:
+    """A run's wake-up fell due: settle its overdue calls with Twilio, then fill it (which
+    arranges the next wake-up)."""
+    from outbound.services.dispatch import run_fill_slots
+    from outbound.services.reconcile import calls_reconcile
+
+    calls_reconcile(run_id=run_id)
+    return run_fill_slots(run_id=run_id)
+
+
+def run_fill_from_queue(*, run_id: int) -> int:
+    """The queued fill: events from here on queue the next one."""
+    from outbound.services.dispatch import run_fill_slots
+
+    run_fill_started(run_id=run_id)
+    return run_fill_slots(run_id=run_id)
+
+
+def wakeup_pump(*, stop: threading.Event) -> None:
+    """Hand due wake-ups to workers until `stop` is set; sleeps until the next one is due, at
+    most OUTBOUND_WAKEUP_POLL_SECONDS (a wake-up arranged meanwhile by another process)."""
+    poll = settings.OUTBOUND_WAKEUP_POLL_SECONDS
+    while not stop.is_set():
+        try:
+            wakeups_fire()
+            next_due = wakeups_next_due()
+            wait = poll if next_due is None else (next_due - timezone.now()).total_seconds()
+            wait = min(max(wait, 0.01), poll)
+        except Exception:
+            # The database or the broker is away (restart, network): try again shortly.
+            logger.warning("Wake-up pump: could not hand out wake-ups; retrying", exc_info=True)
+            close_old_connections()
+            connection.close()
+            wait = 1.0
+        stop.wait(wait)
