@@ -256,7 +256,7 @@ class RateLimitBursts(threading.Thread):
 
 
 def bench_system(args, sim) -> dict:
-    from callcenter.twilio_sim import max_overlap
+    from twilio_sim import max_overlap
     from outbound.models import OutboundCallRun
 
     sim.reset()
@@ -542,7 +542,7 @@ def main() -> None:
     recreate_database(url)
     var_dir = ROOT / "var" / "bench"
     var_dir.mkdir(parents=True, exist_ok=True)
-    from callcenter.twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator
+    from twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator
 
     sim = TwilioSimulator(
         SimConfig(

@@ -180,6 +180,13 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 TWILIO_TIMEOUT_SECONDS = float(os.environ.get("TWILIO_TIMEOUT_SECONDS", "10"))
 TWILIO_CALLS_PER_SECOND = float(os.environ.get("TWILIO_CALLS_PER_SECOND", "1"))
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The local Twilio simulator (app twilio_sim: `manage.py twilio_sim`, `manage.py demo_calls`)
+# is installed only where it stands in for Twilio: without an account (the run command sets
+# TWILIO_SIMULATOR=1 as it points TWILIO_* at it), in the tests and the benchmarks. A host
+# with real credentials never has it.
+TWILIO_SIMULATOR = env_bool("TWILIO_SIMULATOR", not TWILIO_ACCOUNT_SID)
+if TWILIO_SIMULATOR:
+    INSTALLED_APPS.append("twilio_sim")
 
 # --- Leads ----------------------------------------------------------------------------
 LEADS_DEFAULT_REGION = os.environ.get("LEADS_DEFAULT_REGION", "IL")
@@ -203,6 +210,9 @@ OUTBOUND_DIAL_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_DIAL_BACKOFF_
 # Twilio; a dial whose calls.create never answered is looked up after this long.
 OUTBOUND_STUCK_CALL_SECONDS = env_int("OUTBOUND_STUCK_CALL_SECONDS", 180)
 OUTBOUND_LOST_DIAL_SECONDS = env_int("OUTBOUND_LOST_DIAL_SECONDS", 60)
+# Wake-ups (a retry or a backoff falling due, a silent call to fetch) are handed to workers
+# by a pump in each qcluster worker, which looks again at least this often (seconds).
+OUTBOUND_WAKEUP_POLL_SECONDS = float(os.environ.get("OUTBOUND_WAKEUP_POLL_SECONDS", "0.5"))
 # A claim that never reached calls.create (its process died while waiting for the pacer).
 OUTBOUND_LOST_CLAIM_SECONDS = env_int("OUTBOUND_LOST_CLAIM_SECONDS", 600)
 # "queue": fills triggered by callbacks run on a django-q2 worker; "inline": in the request.

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from callcenter.serializers import BackgroundJobSerializer, JobAcceptedSerializer
 from leads.models import Lead, LeadImport
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import phone_normalize
 from leads.selectors import MAX_SELECTED_IDS
 
 
@@ -30,10 +30,7 @@ class LeadSerializer(serializers.ModelSerializer):
         validators = []
 
     def validate_phone(self, value: str) -> str:
-        try:
-            return phone_normalize(value)
-        except InvalidPhone:
-            raise serializers.ValidationError(_("Enter a valid phone number.")) from None
+        return phone_normalize(value)
 
 
 class LeadSelectionSerializer(serializers.Serializer):

@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from callcenter import twilio_gateway
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.callbacks import CallReport, call_lock, call_report_apply
+from outbound.services.call_transitions import CallReport, call_lock, call_slot_release
+from outbound.services.callbacks import call_report_apply
 from outbound.services.dispatch import run_fill_slots
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,13 @@ _BATCH = 200
 _CLOCK_SKEW = timedelta(seconds=5)
 
 
-def calls_reconcile(*, now=None) -> dict[str, int]:
+def calls_reconcile(*, now=None, run_id: int | None = None) -> dict[str, int]:
+    """Settle overdue calls with Twilio: of every run (the schedule), or of one run (its wake-up)."""
     now = now or timezone.now()
     summary = {"fetched": 0, "adopted": 0, "released": 0}
+    calls = OutboundCallJob.objects.all() if run_id is None else OutboundCallJob.objects.filter(run_id=run_id)
     stuck = (
-        OutboundCallJob.objects.filter(status__in=ACTIVE, call_sid__isnull=False)
+        calls.filter(status__in=ACTIVE, call_sid__isnull=False)
         .annotate(last_seen=Coalesce("last_event_at", "dial_started_at", "claimed_at"))
         .filter(last_seen__lt=now - timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
         .values_list("id", "claim_number", "call_sid")[:_BATCH]
@@ -50,7 +52,7 @@ def calls_reconcile(*, now=None) -> dict[str, int]:
         _apply(job_id=job_id, claim_number=claim_number, call=call)
         summary["fetched"] += 1
 
-    lost_dials = OutboundCallJob.objects.filter(
+    lost_dials = calls.filter(
         status=CallStatus.DIALING,
         call_sid__isnull=True,
         dial_started_at__lt=now - timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS),
@@ -70,7 +72,7 @@ def calls_reconcile(*, now=None) -> dict[str, int]:
             summary["released"] += 1
             released_runs.add(run_id)
 
-    lost_claims = OutboundCallJob.objects.filter(
+    lost_claims = calls.filter(
         status=CallStatus.DIALING,
         dial_started_at__isnull=True,
         claimed_at__lt=now - timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS),
@@ -111,25 +113,13 @@ def _apply(*, job_id: int, claim_number: int, call) -> None:
 
 
 def _release(*, job_id: int, claim_number: int, dial_started: bool) -> bool:
-    """Give a claim's slot back and queue its lead again, only if the claim is unchanged."""
-    now = timezone.now()
-    released = OutboundCallJob.objects.filter(
-        Q(dial_started_at__isnull=not dial_started),
-        pk=job_id,
-        claim_number=claim_number,
-        status=CallStatus.DIALING,
-        call_sid__isnull=True,
-    ).update(
-        status=CallStatus.QUEUED,
-        slot=None,
-        attempts=F("attempts") - (1 if dial_started else 0),
-        dial_started_at=None,
-        next_attempt_at=now,
-        updated_at=now,
+    """Give a lost claim's slot back and queue its lead again, only if the claim is unchanged."""
+    released = call_slot_release(
+        job_id=job_id, claim_number=claim_number, dial_started=dial_started, retry_at=timezone.now()
     )
     if released:
         logger.warning("Reconciler: call %s (claim %s) released and queued again", job_id, claim_number)
-    return bool(released)
+    return released
 
 
 def runs_tick() -> int:

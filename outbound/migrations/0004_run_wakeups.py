@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outbound', '0002_calling_hours'),
+        ('outbound', '0003_run_status_canceled'),
     ]
 
     operations = [
