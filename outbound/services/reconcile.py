@@ -40,7 +40,7 @@ def calls_reconcile(*, now=None, run_id: int | None = None) -> dict[str, int]:
     stuck = (
         calls.filter(status__in=ACTIVE, call_sid__isnull=False)
         .annotate(last_seen=Coalesce("last_event_at", "dial_started_at", "claimed_at"))
-        .filter(last_seen__lt=now - timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
+        .filter(last_seen__lte=now - timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
         .values_list("id", "claim_number", "call_sid")[:_BATCH]
     )
     for job_id, claim_number, call_sid in stuck:
@@ -55,7 +55,7 @@ def calls_reconcile(*, now=None, run_id: int | None = None) -> dict[str, int]:
     lost_dials = calls.filter(
         status=CallStatus.DIALING,
         call_sid__isnull=True,
-        dial_started_at__lt=now - timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS),
+        dial_started_at__lte=now - timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS),
     ).values_list("id", "run_id", "claim_number", "phone", "dial_started_at")[:_BATCH]
     released_runs: set[int] = set()
     for job_id, run_id, claim_number, phone, dial_started_at in lost_dials:
@@ -75,7 +75,7 @@ def calls_reconcile(*, now=None, run_id: int | None = None) -> dict[str, int]:
     lost_claims = calls.filter(
         status=CallStatus.DIALING,
         dial_started_at__isnull=True,
-        claimed_at__lt=now - timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS),
+        claimed_at__lte=now - timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS),
     ).values_list("id", "run_id", "claim_number")[:_BATCH]
     for job_id, run_id, claim_number in lost_claims:
         if _release(job_id=job_id, claim_number=claim_number, dial_started=False):

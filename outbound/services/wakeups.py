@@ -45,6 +45,11 @@ _ARM = """
     INSERT INTO outbound_run_wakeups (run_id, due_at, fill_queued_at) VALUES (%s, %s, NULL)
     ON CONFLICT (run_id) DO UPDATE SET due_at = excluded.due_at
     WHERE outbound_run_wakeups.due_at IS NULL OR excluded.due_at < outbound_run_wakeups.due_at"""
+_REPLACE_NONE = """
+    INSERT INTO outbound_run_wakeups (run_id, due_at, fill_queued_at) VALUES (%s, %s, NULL)
+    ON CONFLICT (run_id) DO UPDATE SET due_at = excluded.due_at WHERE outbound_run_wakeups.due_at IS NULL
+    RETURNING run_id"""
+_REPLACE_SEEN = "UPDATE outbound_run_wakeups SET due_at = %s WHERE run_id = %s AND due_at = %s"
 # What decides the next look, in one round trip: the run (first, so that PostgreSQL types the
 # columns from it) with its arranged wake-up, each active call's signs of life, and the
 # earliest queued call due later and due already.
@@ -97,8 +102,8 @@ def run_wakeup_arm(*, run_id: int, at: datetime) -> None:
 
 
 def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
-    """After a fill: arrange the run's next look for the earliest moment something falls due.
-    Returns the moment now arranged (an earlier one already arranged is kept), None for none."""
+    """After a fill: arrange the run's next look for the earliest moment something falls due
+    (None: nothing will, until an event). Returns that moment."""
     now = timezone.now()
     db_now = db_datetime(now)
     with connection.cursor() as cursor:
@@ -146,13 +151,27 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
             candidates.append(opening)
         elif at > now:
             candidates.append(at)
-    if not candidates:
-        return None
-    wake_at = min(candidates)
-    if arranged is not None and arranged <= wake_at:
-        return arranged
-    run_wakeup_arm(run_id=run_id, at=wake_at)
+    wake_at = min(candidates) if candidates else None
+    if wake_at == arranged:
+        return wake_at
+    if not _run_wakeup_replace(run_id=run_id, seen=arranged, at=wake_at) and wake_at is not None:
+        # Changed since we looked (another fill, a wake-up handed out): keep the earlier of
+        # the two. Early is harmless (the wake-up finds nothing due and arranges the next).
+        run_wakeup_arm(run_id=run_id, at=wake_at)
     return wake_at
+
+
+def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | None) -> bool:
+    """Set the run's wake-up to `at` (None: none) if it is still what this fill saw. A fill
+    sees the whole run, so its answer replaces an earlier one that is no longer needed (a
+    silent-call check for a call that has ended); a wake-up changed meanwhile by another
+    process may know of something this fill did not see, and is not overwritten."""
+    with connection.cursor() as cursor:
+        if seen is None:
+            cursor.execute(_REPLACE_NONE, [run_id, db_datetime(at) if at else None])
+            return cursor.fetchone() is not None
+        cursor.execute(_REPLACE_SEEN, [db_datetime(at) if at else None, run_id, db_datetime(seen)])
+        return cursor.rowcount == 1
 
 
 def calling_hours_opening(*, run_id: int, at: datetime) -> datetime | None:
