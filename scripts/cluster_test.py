@@ -245,7 +245,7 @@ class Cluster:
         }
 
     def start_sim(self) -> None:
-        env = self.app_env("twilio")
+        env = {**self.app_env("twilio"), "TWILIO_SIMULATOR": "1"}
         command = [PYTHON, "manage.py", "twilio_sim", "--host", address("twilio"), "--port", str(SIM_PORT)]
         command += ["--time-scale", str(SIM_TIME_SCALE), "--config", json.dumps(SIM_CONFIG)]
         self.spawn("twilio", "twilio", command, env)
