@@ -64,15 +64,25 @@ def dispatch_fill(run_id: int) -> None:
         run_fill_slots(run_id=run_id)
     elif run_fill_request(run_id=run_id):
         # One fill queued per run: the events that come before it starts are its to see.
-        # save=False: a successful fill leaves no task result. There is one per finished
-        # call, and with save_limit set django-q2 reads every stored success (up to the
-        # limit, under a lock) to prune them each time it saves one; the run and its calls
-        # already say what each fill did. A failed fill is still saved.
-        async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
+        _queue_fill(run_id)
 
 
 def dispatch_fill_on_commit(run_id: int) -> None:
-    transaction.on_commit(partial(dispatch_fill, run_id))
+    """Fill the run once the current transaction has committed."""
+    if settings.OUTBOUND_DISPATCH == "inline":
+        transaction.on_commit(partial(run_fill_slots, run_id=run_id))
+    elif run_fill_request(run_id=run_id):
+        # Marked inside the transaction (no commit of its own to wait for): a fill starting
+        # meanwhile waits for this row, so it either sees this change or a new fill is queued.
+        transaction.on_commit(partial(_queue_fill, run_id))
+
+
+def _queue_fill(run_id: int) -> None:
+    # save=False: a successful fill leaves no task result. There is one per finished
+    # call, and with save_limit set django-q2 reads every stored success (up to the
+    # limit, under a lock) to prune them each time it saves one; the run and its calls
+    # already say what each fill did. A failed fill is still saved.
+    async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
 
 
 def run_fill_slots(*, run_id: int) -> int:

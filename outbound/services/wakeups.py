@@ -154,6 +154,11 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
     wake_at = min(candidates) if candidates else None
     if wake_at == arranged:
         return wake_at
+    if actives and arranged is not None and (wake_at is None or wake_at > arranged):
+        # An earlier look is arranged (for a call that has ended since, say). While calls are
+        # active, callbacks drive the fills and that look costs one early wake-up at most:
+        # cheaper than a write after every call. An idle run gets its exact moment.
+        return arranged
     if not _run_wakeup_replace(run_id=run_id, seen=arranged, at=wake_at) and wake_at is not None:
         # Changed since we looked (another fill, a wake-up handed out): keep the earlier of
         # the two. Early is harmless (the wake-up finds nothing due and arranges the next).
