@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlencode
 
+import phonenumbers
 import requests
 from twilio.request_validator import RequestValidator
 
@@ -27,7 +28,7 @@ class Delivery:
     call's ``callbacks`` list, filled in when it is sent."""
 
     call: SimCall
-    kind: str  # "status", "recording" or "twiml"
+    kind: str  # "status", "recording", "twiml" or "gather"
     url: str
     method: str
     params: dict
@@ -36,9 +37,28 @@ class Delivery:
     log: dict
 
 
+def _country(number: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def _geography(call: SimCall) -> dict:
+    """Twilio's geographic parameters: the country of each number; city, state and postal
+    code are sent empty when Twilio does not know them, as for mobile numbers."""
+    params = {}
+    for prefix, number in (("From", call.from_), ("To", call.to), ("Caller", call.from_), ("Called", call.to)):
+        params.update(
+            {f"{prefix}Country": _country(number), f"{prefix}City": "", f"{prefix}State": "", f"{prefix}Zip": ""}
+        )
+    return params
+
+
 def call_params(call: SimCall, status: str) -> dict:
     """The parameters of every request about a call (Twilio's "request parameters")."""
     params = {
+        **_geography(call),
         "AccountSid": call.account_sid,
         "ApiVersion": API_VERSION,
         "CallSid": call.sid,
@@ -58,8 +78,16 @@ class Callbacks:
     """Queues (with the configured faults), schedules and sends the requests. Every method
     but the senders' runs on the scheduler thread, under the engine's lock."""
 
-    def __init__(self, *, lock: threading.RLock, scheduler: Scheduler, config: Callable[[], SimConfig]):
+    def __init__(
+        self,
+        *,
+        lock: threading.RLock,
+        scheduler: Scheduler,
+        config: Callable[[], SimConfig],
+        on_twiml: Callable[[SimCall, str], None],
+    ):
         self._lock = lock
+        self._on_twiml = on_twiml
         self._scheduler = scheduler
         self._config = config
         self._pending: dict[str, deque[Delivery]] = {}
@@ -81,7 +109,12 @@ class Callbacks:
         params = call_params(call, "in-progress")
         self._enqueue(self._delivery(call, "twiml", "twiml", call.url, call.method, params, now))
 
-    def status(self, call: SimCall, event: str, now: float, *, final: bool) -> None:
+    def gather(self, call: SimCall, *, url: str, method: str, params: dict, now: float) -> None:
+        # The Gather's action with the pressed digits: part of the call flow, like the TwiML
+        # fetch, so not subject to callback faults.
+        self._enqueue(self._delivery(call, "gather", "gather", url, method, params, now))
+
+    def status(self, call: SimCall, event: str, now: float, *, final: bool, recording_url: str = "") -> None:
         params = call_params(call, event)
         params.update(
             {
@@ -94,6 +127,16 @@ class Callbacks:
         if event in TERMINAL_STATUSES:
             params["CallDuration"] = str(call.duration or 0)
             params["Duration"] = str(-(-(call.duration or 0) // 60))
+            params["SipResponseCode"] = str(call.sip_response_code)
+            if call.error_code:
+                params["ErrorCode"] = call.error_code
+                params["ErrorMessage"] = call.error_message
+            recording = call.recording
+            if event == "completed" and recording is not None and not recording.absent:
+                # Record=true: the completed callback names the call's recording.
+                params["RecordingUrl"] = recording_url
+                params["RecordingSid"] = recording.sid
+                params["RecordingDuration"] = str(recording.duration)
         self._queue(
             call,
             kind="status",
@@ -105,7 +148,7 @@ class Callbacks:
             final=final,
         )
 
-    def recording(self, call: SimCall, params: dict, now: float) -> None:
+    def recording(self, call: SimCall, params: dict, now: float, *, final: bool) -> None:
         self._queue(
             call,
             kind="recording",
@@ -114,7 +157,7 @@ class Callbacks:
             method=call.recording_status_callback_method,
             params=params,
             due=now,
-            final=True,
+            final=final,
         )
 
     # --- faults and order -------------------------------------------------------------------
@@ -130,6 +173,7 @@ class Callbacks:
         log = {
             "kind": kind,
             "event": event,
+            "method": method,
             "sequence": int(params["SequenceNumber"]) if "SequenceNumber" in params else None,
             "url": url,
             "due_at": due,
@@ -227,10 +271,13 @@ class Callbacks:
             else:
                 response = self._session().post(delivery.url, data=delivery.params, headers=headers, timeout=timeout)
             status = response.status_code
-            body = response.text[:2000]
+            body = response.text
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
         with self._lock:
             delivery.log.update(sent_at=sent_at, http_status=status, error=error)
             if delivery.kind == "twiml":
-                delivery.call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body}
+                call = delivery.call
+                call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body[:2000]}
+                if status == 200:
+                    self._on_twiml(call, body)
