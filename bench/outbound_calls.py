@@ -590,6 +590,8 @@ def main() -> None:
             "OUTBOUND_DIAL_BACKOFF_MAX_SECONDS": "4",
             # Calls last about a second here: a silent call is looked at after 3 s, not 3 minutes.
             "OUTBOUND_STUCK_CALL_SECONDS": "3",
+            # A dial is taken for lost only once its calls.create is certainly over (2 x 2 s timeouts).
+            "TWILIO_TIMEOUT_SECONDS": "2",
             "OUTBOUND_LOST_DIAL_SECONDS": "5",
             "OUTBOUND_CALLING_HOURS_START": "",
             "OUTBOUND_CALLING_HOURS_END": "",

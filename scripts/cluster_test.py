@@ -238,7 +238,9 @@ class Cluster:
             "OUTBOUND_DIAL_BACKOFF_SECONDS": "0.5",
             "OUTBOUND_DIAL_BACKOFF_MAX_SECONDS": "4",
             "OUTBOUND_STUCK_CALL_SECONDS": "6",
-            "OUTBOUND_LOST_DIAL_SECONDS": "6",
+            # Longer than a calls.create can be in flight (connect + read timeouts): a dial is
+            # only taken for lost once its request is certainly over.
+            "OUTBOUND_LOST_DIAL_SECONDS": "12",
             "OUTBOUND_LOST_CLAIM_SECONDS": "10",
             "OUTBOUND_CALLING_HOURS_START": "",
             "OUTBOUND_CALLING_HOURS_END": "",
