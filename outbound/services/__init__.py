@@ -3,13 +3,15 @@
 run controls (runs), Twilio's reports (callbacks), the reconciler (reconcile) and the
 wake-ups that fill a run again when its next piece of work falls due (wakeups)."""
 
-from outbound.services.call_transitions import CallReport, lead_calls_release_for_delete
+from outbound.services.call_reports import CallReport, call_opt_out_record
+from outbound.services.call_transitions import lead_calls_release_for_delete
 from outbound.services.callbacks import call_report_apply, call_status_callback_record
 from outbound.services.dispatch import dial_pacer_wait, dispatch_fill, run_fill_slots
 from outbound.services.reconcile import calls_reconcile, runs_tick
 from outbound.services.run_transitions import run_fail_abandoned, run_finish
 from outbound.services.runs import (
     NoLeadsSelected,
+    calling_hours_changed,
     outbound_run_cancel,
     outbound_run_pause,
     outbound_run_resume,
@@ -20,8 +22,10 @@ from outbound.services.wakeups import run_fill_from_queue, run_wake, wakeup_pump
 __all__ = [
     "CallReport",
     "NoLeadsSelected",
+    "call_opt_out_record",
     "call_report_apply",
     "call_status_callback_record",
+    "calling_hours_changed",
     "calls_reconcile",
     "dial_pacer_wait",
     "dispatch_fill",

@@ -17,14 +17,13 @@ starts. The minute schedules stay as a safety net for wake-ups lost with a broke
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
+from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.services.sql import db_datetime, locking
 
 logger = logging.getLogger(__name__)
@@ -52,7 +51,8 @@ _REPLACE_NONE = """
 _REPLACE_SEEN = "UPDATE outbound_run_wakeups SET due_at = %s WHERE run_id = %s AND due_at = %s"
 # What decides the next look, in one round trip: the run (first, so that PostgreSQL types the
 # columns from it) with its arranged wake-up, each active call's signs of life, and the
-# earliest queued call due later and due already.
+# earliest queued call due later (a retry, a refused dial's backoff, a lead waiting for the
+# opening of its calling hours: each is a queued call's next_attempt_at).
 _NEXT = """
     SELECT 'run', r.status = %s, w.due_at, NULL, NULL, r.concurrency
     FROM outbound_call_runs r LEFT JOIN outbound_run_wakeups w ON w.run_id = r.id WHERE r.id = %s
@@ -61,10 +61,7 @@ _NEXT = """
     FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status IN (%s, %s)
     UNION ALL
     SELECT 'later', NULL, min(j.next_attempt_at), NULL, NULL, NULL
-    FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at > %s
-    UNION ALL
-    SELECT 'due', NULL, min(j.next_attempt_at), NULL, NULL, NULL
-    FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s"""
+    FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at > %s"""
 _FIRE = """
     UPDATE outbound_run_wakeups SET due_at = NULL WHERE run_id IN (
         SELECT run_id FROM outbound_run_wakeups WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock})
@@ -117,9 +114,6 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
                 run_id,
                 CallStatus.QUEUED,
                 db_now,
-                run_id,
-                CallStatus.QUEUED,
-                db_now,
             ],
         )
         rows = cursor.fetchall()
@@ -140,17 +134,10 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
         elif claimed_at is not None:
             candidates.append(claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS))
     later = _as_datetime(next((row[2] for row in rows if row[0] == "later"), None))
-    due = _as_datetime(next((row[2] for row in rows if row[0] == "due"), None))
-    if running and len(actives) < concurrency and (later is not None or due is not None):
-        # A free slot and a lead waiting: a retry or a refused dial's backoff falls due later,
-        # or the lead is due already and only the calling hours keep it (a fill that just ran
-        # claimed every due lead it could otherwise; a refused dial left its backoff as `later`).
-        at = later if later is not None else now
-        opening = calling_hours_opening(run_id=run_id, at=at)
-        if opening is not None:
-            candidates.append(opening)
-        elif at > now:
-            candidates.append(at)
+    if running and len(actives) < concurrency and later is not None:
+        # A free slot and a call that falls due later. (Calls due already were claimed by the
+        # fill that just ran, unless a refused dial stopped it: then its backoff is `later`.)
+        candidates.append(later)
     wake_at = min(candidates) if candidates else None
     if wake_at == arranged:
         return wake_at
@@ -177,33 +164,6 @@ def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | No
             return cursor.fetchone() is not None
         cursor.execute(_REPLACE_SEEN, [db_datetime(at) if at else None, run_id, db_datetime(seen)])
         return cursor.rowcount == 1
-
-
-def calling_hours_opening(*, run_id: int, at: datetime) -> datetime | None:
-    """The next moment from `at` on at which the run's business may call; None when `at` is
-    inside its calling hours (or it has none)."""
-    run = OutboundCallRun.objects.select_related("business").get(pk=run_id)
-    business = run.business
-    own = CallingHours.objects.filter(business=business).first()
-    if own is not None:
-        start_text, end_text = own.start.strftime("%H:%M"), own.end.strftime("%H:%M")
-    else:
-        start_text, end_text = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
-    if not start_text or not end_text:
-        return None
-    zone = ZoneInfo(business.time_zone or settings.TIME_ZONE)
-    local = at.astimezone(zone)
-    clock = local.strftime("%H:%M")
-    inside = start_text <= clock < end_text if start_text <= end_text else (clock >= start_text or clock < end_text)
-    if inside:
-        return None
-    hour, minute = (int(part) for part in start_text.split(":"))
-    opening = datetime.combine(local.date(), datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone)
-    if opening <= local:
-        opening = datetime.combine(
-            local.date() + timedelta(days=1), datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone
-        )
-    return opening.astimezone(UTC)
 
 
 def wakeups_fire(*, now: datetime | None = None) -> list[int]:

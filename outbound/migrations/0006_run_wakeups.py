@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outbound', '0003_run_status_canceled'),
+        ('outbound', '0005_call_waiting_for_hours'),
     ]
 
     operations = [
