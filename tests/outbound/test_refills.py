@@ -217,3 +217,26 @@ def test_wakeups_are_handed_out_once_and_only_when_due(business, fake_twilio, cl
     assert wakeups.wakeups_fire() == [run.pk]
     assert wakeups.wakeups_fire() == []
     assert handed == [("outbound.tasks.wake_run", run.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callbacks_of_a_burst_queue_one_fill_after_their_commits(business, fake_twilio, settings, monkeypatch):
+    from django.db import transaction
+
+    from outbound.services import dispatch
+
+    run = start_run(business)
+    settings.OUTBOUND_DISPATCH = "queue"
+    queued = []
+    monkeypatch.setattr("outbound.services.dispatch.async_task", lambda *args, **kwargs: queued.append(args))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        dispatch.dispatch_fill_on_commit(run.pk)
+        raise RuntimeError("the callback's transaction fails")
+    assert queued == []  # rolled back: no fill, and no mark that would hold the next one back
+    with transaction.atomic():
+        dispatch.dispatch_fill_on_commit(run.pk)
+        assert queued == []  # queued only once the change is committed
+    for _callback in range(2):
+        with transaction.atomic():
+            dispatch.dispatch_fill_on_commit(run.pk)
+    assert queued == [("outbound.tasks.fill_slots", run.pk)]
