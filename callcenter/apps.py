@@ -8,12 +8,15 @@ class CallcenterConfig(AppConfig):
 
     def ready(self) -> None:
         from django.apps import apps
+        from django_q.signals import pre_execute
 
-        from callcenter import db_lookups  # noqa: F401  (registers the `__any` lookup)
+        from callcenter import db_lookups, receivers  # noqa: F401  (db_lookups registers the `__any` lookup)
 
         if apps.is_installed("django_q"):
             # Its admin section is otherwise titled with its settings label, in English.
             apps.get_app_config("django_q").verbose_name = _("Task queue")
+
         from callcenter.ops import instrumentation
 
         instrumentation.install()
+        pre_execute.connect(receivers.log_task_start, dispatch_uid="callcenter_log_task_start")
