@@ -3,6 +3,7 @@
 import pytest
 
 from callcenter.demo_console import console_demo_create
+from leads.models import DoNotCallNumber
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import OutboundCallJob
 from outbound.selectors import run_start_preview
@@ -13,13 +14,16 @@ from outbound.selectors import run_start_preview
 def test_the_preview_counts_every_reason_to_skip(by):
     demo = console_demo_create(leads=100)
     business = demo.business
-    # One lead's stored phone cannot be dialed (written before phones were checked).
-    business.leads.filter(pk=business.leads.order_by("pk").last().pk).update(phone="+97212")
     in_call = set(
         OutboundCallJob.objects.filter(business=business, status__in=["dialing", "calling"]).values_list(
             "lead_id", flat=True
         )
     )
+    # One lead's stored phone cannot be dialed (written before phones were checked).
+    callable_leads = business.leads.filter(do_not_call=False).exclude(pk__in=in_call).order_by("pk")
+    business.leads.filter(pk=callable_leads.last().pk).update(phone="+97212")
+    # One more is on the business's do-not-call list (it opted out by keypress), not flagged.
+    DoNotCallNumber.objects.create(business=business, phone=callable_leads.first().phone, source="keypress")
     selection = (
         {"filter": {"status": ["new"]}}
         if by == "filter"
@@ -31,7 +35,7 @@ def test_the_preview_counts_every_reason_to_skip(by):
 
     do_not_call = business.leads.filter(do_not_call=True).count()
     assert preview["selected"] == 100
-    assert preview["do_not_call"] == do_not_call == 4
+    assert do_not_call == 5 and preview["do_not_call"] == do_not_call + 1
     assert preview["invalid"] == 1
     assert preview["in_active_call"] == len(in_call) == 3
-    assert preview["to_call"] == 100 - 4 - 1 - 3
+    assert preview["to_call"] == 100 - 6 - 1 - 3
