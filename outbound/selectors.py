@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from callcenter.errors import NotFound
@@ -204,24 +204,23 @@ def run_skip_counts(*, run: OutboundCallRun) -> dict[str, int]:
 def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
     """What "start calls" on `leads` will do, counted in one query on the same queryset the
     run queues: how many are selected, and how many of them will not be dialed and why."""
-    in_active_call = Exists(
+    # Both lists are read once by PostgreSQL (uncorrelated subquery, hashed; and a handful of
+    # ids), so the count stays one pass over the selected leads.
+    listed = DoNotCallNumber.objects.filter(business=business).values("phone")
+    in_active_call = list(
         OutboundCallJob.objects.filter(
-            business=business, lead_id=OuterRef("pk"), status__in=OutboundCallJob.ACTIVE_STATUSES
-        )
+            business=business, status__in=OutboundCallJob.ACTIVE_STATUSES, lead__isnull=False
+        ).values_list("lead_id", flat=True)
     )
-    on_list = Exists(DoNotCallNumber.objects.filter(business=business, phone=OuterRef("phone")))
+    do_not_call = Q(do_not_call=True) | Q(phone__in=listed)
     dialable = Q(phone__regex=DIALABLE_PHONE)
-    # Through an id subquery: a filtered selection may be DISTINCT, which an aggregate over
-    # an annotation would otherwise wrap and lose.
-    found = (
-        leads.model.objects.filter(pk__in=leads.order_by().values("pk"))
-        .alias(busy_elsewhere=in_active_call, on_list=on_list)
-        .aggregate(
-            n_selected=Count("id"),
-            n_do_not_call=Count("id", filter=Q(do_not_call=True) | Q(on_list=True)),
-            n_invalid=Count("id", filter=Q(do_not_call=False, on_list=False) & ~dialable),
-            n_in_active_call=Count("id", filter=Q(do_not_call=False, on_list=False, busy_elsewhere=True) & dialable),
-        )
+    # Through an id subquery: a filtered selection may be DISTINCT, which an aggregate would
+    # otherwise have to wrap.
+    found = leads.model.objects.filter(pk__in=leads.order_by().values("pk")).aggregate(
+        n_selected=Count("id"),
+        n_do_not_call=Count("id", filter=do_not_call),
+        n_invalid=Count("id", filter=~do_not_call & ~dialable),
+        n_in_active_call=Count("id", filter=~do_not_call & dialable & Q(pk__in=in_active_call)),
     )
     counts = {key.removeprefix("n_"): value for key, value in found.items()}
     counts[SKIP_INVALID] = counts["invalid"]
