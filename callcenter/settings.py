@@ -222,6 +222,9 @@ OUTBOUND_VOICE_MESSAGE = os.environ.get(
     "OUTBOUND_VOICE_MESSAGE", "שלום, זוהי שיחה מהמוקד. נציג יחזור אליכם בהקדם. תודה."
 )
 OUTBOUND_AGENT_NUMBER = os.environ.get("OUTBOUND_AGENT_NUMBER", "")
+# The key a callee presses to opt out of further calls, offered after the message (not when
+# connected to an agent). Empty: no opt-out offered.
+OUTBOUND_OPT_OUT_DIGIT = os.environ.get("OUTBOUND_OPT_OUT_DIGIT", "9").strip()[:1]
 OUTBOUND_RECORD_CALLS = env_bool("OUTBOUND_RECORD_CALLS", False)
 OUTBOUND_MACHINE_DETECTION = env_bool("OUTBOUND_MACHINE_DETECTION", False)
 OUTBOUND_RING_TIMEOUT_SECONDS = env_int("OUTBOUND_RING_TIMEOUT_SECONDS", 30)

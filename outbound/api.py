@@ -1,4 +1,5 @@
 import csv
+import re
 
 import django_filters
 from django.http import StreamingHttpResponse
@@ -11,9 +12,10 @@ from rest_framework.views import APIView
 from callcenter.serializers import ActiveJobErrorSerializer, ErrorSerializer, ValidationErrorSerializer
 from callcenter.tenancy import BusinessScopedMixin
 from outbound import selectors, services
-from outbound.models import OutboundCallJob
+from outbound.models import CallAttempt, OutboundCallJob
 from outbound.serializers import (
     CallSerializer,
+    LeadAttemptSerializer,
     RunProgressSerializer,
     RunStartedSerializer,
     RunStartSerializer,
@@ -93,6 +95,17 @@ class RunCallListApi(BusinessScopedMixin, generics.ListAPIView):
         return selectors.run_call_list(business=self.business, run_id=self.kwargs["run_id"])
 
 
+class LeadCallListApi(BusinessScopedMixin, generics.ListAPIView):
+    """A lead's call attempts across runs, latest first."""
+
+    serializer_class = LeadAttemptSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no business
+            return CallAttempt.objects.none()
+        return selectors.lead_attempt_list(business=self.business, lead_id=self.kwargs["lead_id"])
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -100,6 +113,7 @@ class _Echo:
 
 CSV_COLUMNS = [
     "call_id",
+    "attempt",
     "lead_id",
     "lead_name",
     "phone",
@@ -127,33 +141,84 @@ class RunCallCsvApi(BusinessScopedMixin, APIView):
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
     )
     def get(self, request, run_id: int):
+        """One line per attempt (a lead never dialed: one line without an attempt number),
+        every cell safe to open in a spreadsheet."""
         calls = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id)).qs
         writer = csv.writer(_Echo())
 
         def rows():
             yield "\ufeff" + writer.writerow(CSV_COLUMNS)
             for call in calls.iterator(chunk_size=1000):
-                yield writer.writerow(
-                    [
-                        call.pk,
-                        call.lead_id or "",
-                        call.lead_name,
-                        call.phone,
-                        call.status,
-                        call.outcome,
-                        call.attempts,
-                        "" if call.duration_seconds is None else call.duration_seconds,
-                        call.call_sid or "",
-                        call.answered_by,
-                        call.error_code,
-                        call.error_message,
-                        call.dial_started_at.isoformat() if call.dial_started_at else "",
-                        call.answered_at.isoformat() if call.answered_at else "",
-                        call.ended_at.isoformat() if call.ended_at else "",
-                        recording_player_path(call) or "",
-                    ]
-                )
+                for line in call_csv_lines(call):
+                    cells = zip(CSV_COLUMNS, line, strict=True)
+                    yield writer.writerow([csv_cell(value, column) for column, value in cells])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="run-{run_id}-calls.csv"'
         return response
+
+
+def call_csv_lines(call: OutboundCallJob):
+    """The CSV lines of one call: each finished attempt, then the one in progress."""
+    common = [call.pk]
+    lead = [call.lead_id or "", call.lead_name, call.phone, call.status]
+    attempts = list(call.history.all())
+    for attempt in attempts:
+        yield [
+            *common,
+            attempt.attempt_number,
+            *lead,
+            attempt.outcome,
+            call.attempts,
+            _blank_none(attempt.duration_seconds),
+            attempt.call_sid or "",
+            attempt.answered_by,
+            attempt.error_code,
+            attempt.error_message,
+            _iso(attempt.dial_started_at),
+            _iso(attempt.answered_at),
+            _iso(attempt.ended_at),
+            recording_player_path(attempt) or "",
+        ]
+    active = call.status in OutboundCallJob.ACTIVE_STATUSES
+    if active or not attempts:
+        yield [
+            *common,
+            call.attempts if active else "",
+            *lead,
+            "" if active else call.outcome,
+            call.attempts,
+            "",
+            call.call_sid or "",
+            call.answered_by,
+            call.error_code,
+            call.error_message,
+            _iso(call.dial_started_at),
+            _iso(call.answered_at),
+            "" if active else _iso(call.ended_at),
+            "",
+        ]
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def _blank_none(value):
+    return "" if value is None else value
+
+
+# A cell a spreadsheet would run as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def csv_cell(value, column: str = ""):
+    """The value as written, unless a spreadsheet would take it for a formula: then it is
+    quoted as text with a leading apostrophe. The phone column keeps an E.164 number as
+    it is (a plus and digits carry no formula), so phones read back unchanged."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if column == "phone" and _E164.fullmatch(value):
+        return value
+    return "'" + value
