@@ -310,21 +310,22 @@ def main() -> None:
     print(f"  static  (nginx alias):                    MiB/s {spread(measured['static'], 1)}")
     print(f"  accel   (Django checks + X-Accel-Redirect): MiB/s {spread(measured['accel'], 1)}")
     print(f"  accel / static, per repeat:               x{spread(ratios)}")
-    print(
-        f"202 path: {args.pollers} pollers honouring Retry-After through nginx, {args.poll_seconds:.0f} s, "
-        f"{args.poll_repeats} repeats"
-    )
-    for name, label in (("healthz", "baseline GET /healthz"), ("prepare", "POST /api/recordings/<sid>/prepare")):
-        p50 = [percentile(latencies, 0.5) * 1000 for latencies in polls[name]]
-        p99 = [percentile(latencies, 0.99) * 1000 for latencies in polls[name]]
-        count = statistics.median(len(latencies) for latencies in polls[name])
-        print(f"  {label:36s} p50 ms {spread(p50, 1)}; p99 ms {spread(p99, 1)}; {count:.0f} polls per repeat")
-    p99_ratio = [
-        percentile(prepare, 0.99) / percentile(healthz, 0.99)
-        for healthz, prepare in zip(polls["healthz"], polls["prepare"], strict=True)
-    ]
-    print(f"  p99 202 path / baseline: x{spread(p99_ratio)}")
-    print(f"  download runs for the polled call: {runs} (the same run answered every poll)")
+    if args.poll_repeats:
+        print(
+            f"202 path: {args.pollers} pollers honouring Retry-After through nginx, {args.poll_seconds:.0f} s, "
+            f"{args.poll_repeats} repeats"
+        )
+        for name, label in (("healthz", "baseline GET /healthz"), ("prepare", "POST /api/recordings/<sid>/prepare")):
+            p50 = [percentile(latencies, 0.5) * 1000 for latencies in polls[name]]
+            p99 = [percentile(latencies, 0.99) * 1000 for latencies in polls[name]]
+            count = statistics.median(len(latencies) for latencies in polls[name])
+            print(f"  {label:36s} p50 ms {spread(p50, 1)}; p99 ms {spread(p99, 1)}; {count:.0f} polls per repeat")
+        p99_ratio = [
+            percentile(prepare, 0.99) / percentile(healthz, 0.99)
+            for healthz, prepare in zip(polls["healthz"], polls["prepare"], strict=True)
+        ]
+        print(f"  p99 202 path / baseline: x{spread(p99_ratio)}")
+        print(f"  download runs for the polled call: {runs} (the same run answered every poll)")
     print("inside the application (its /metrics, mean over every request of the run):")
     for label, (count, mean_ms) in server_side.items():
         print(f"  {label:52s} {count:6d} x {mean_ms:6.2f} ms")
