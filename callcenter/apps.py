@@ -8,3 +8,6 @@ class CallcenterConfig(AppConfig):
 
     def ready(self) -> None:
         from callcenter import db_lookups  # noqa: F401  (registers the `__any` lookup)
+        from callcenter.ops import instrumentation
+
+        instrumentation.install()

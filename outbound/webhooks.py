@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter import twilio_gateway
+from callcenter.ops import metrics
 from callcenter.webhook_security import twilio_signature_required
 from outbound import services
 
@@ -35,6 +36,8 @@ def call_status_webhook(request):
     result = services.call_status_callback_record(
         job_id=job_id, claim_number=_query_int(request, "claim"), params=request.POST.dict()
     )
+    if result == "duplicate":
+        metrics.WEBHOOKS_DUPLICATE.labels(webhook="call_status_webhook").inc()
     logger.debug("Status callback for call %s: %s", job_id, result)
     return HttpResponse(status=204)
 

@@ -18,11 +18,13 @@ opt-out) are in call_reports. Rows are read by column name (sql.rows_as), never 
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from callcenter import twilio_gateway
 from outbound.models import CallAttempt, OutboundCallJob
 from outbound.services.call_reports import CallReport, call_end, call_lock
 from outbound.services.sql import db_datetime, locking, rows_as
@@ -249,6 +251,19 @@ def calls_queued_cancel(*, now: datetime, run_id: int | None = None, call_ids: l
     if call_ids is not None:
         calls = calls.filter(pk__any=call_ids)
     return calls.update(status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now)
+
+
+def calls_ringing_cancel_on_commit(*, run_id: int) -> None:
+    """Once this transaction commits, cancel at Twilio the run's calls that ring and nobody
+    has answered yet (dialing, with a SID). Twilio's callbacks then end them by the usual
+    forward-only rules; a call answered meanwhile goes on, as Twilio leaves it alone."""
+    ringing = list(
+        OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.DIALING, call_sid__isnull=False).values_list(
+            "call_sid", flat=True
+        )
+    )
+    if ringing:
+        transaction.on_commit(partial(twilio_gateway.calls_cancel, call_sids=ringing))
 
 
 # --- Leads being deleted -----------------------------------------------------------------

@@ -41,6 +41,7 @@ from outbound.services.call_transitions import (
     call_wait_for_hours,
     calls_due_lock,
     calls_queued_cancel,
+    calls_ringing_cancel_on_commit,
 )
 from outbound.services.calling_hours import calling_window
 from outbound.services.run_transitions import (
@@ -115,6 +116,7 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
             if not run.cancel_requested:
                 # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
                 run_cancel_request(run_id=run_id, now=now)
+                calls_ringing_cancel_on_commit(run_id=run_id)
             calls_queued_cancel(run_id=run_id, now=now)
             if not used_slots:
                 run_finish(run_id=run_id, status=RunStatus.CANCELED, message=_("Canceled on request."))

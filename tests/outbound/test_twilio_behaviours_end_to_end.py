@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from callcenter.services import background_job_request_cancel
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
 from tests.outbound.test_end_to_end import assert_run_sound
@@ -54,16 +55,27 @@ def test_a_failed_calls_sip_code_is_kept_on_the_call(business, wired):
     assert busy.outcome == Outcome.BUSY and busy.error_code == "31486" and "SIP 486" in busy.error_message
 
 
+def _cancel_run(run: OutboundCallRun) -> None:
+    services.outbound_run_cancel(business=run.business, run_id=run.pk)
+
+
+def _cancel_its_job(run: OutboundCallRun) -> None:
+    # POST /api/jobs/{id}/cancel: the next fill (here the safety tick) cancels the run.
+    background_job_request_cancel(business=run.business, job_id=run.background_job_id)
+    services.runs_tick()
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cancel", [_cancel_run, _cancel_its_job])
 @pytest.mark.twilio_sim(time_scale=20, seed=23, ring_delay_seconds=0.5, answer_delay_seconds=25, talk_seconds=5)
-def test_cancelling_a_run_cancels_its_ringing_calls_at_twilio(business, wired):
+def test_cancelling_a_run_cancels_its_ringing_calls_at_twilio(business, wired, cancel):
     leads = make_leads(business, 9)
     phones = {lead.phone for lead in leads}
     run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
 
     # Three calls ring (25 s before anyone answers, 1.25 s at 20x); the run is cancelled then.
     assert wired.wait_for(lambda: sum(c["status"] == "ringing" for c in wired.calls()) == 3, timeout=10)
-    services.outbound_run_cancel(business=business, run_id=run.pk)
+    cancel(run)
     run = drive_until_finished(run, timeout=20)
 
     sim_calls = wired.calls()
