@@ -211,6 +211,9 @@ OUTBOUND_DIAL_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_DIAL_BACKOFF_
 # Twilio; a dial whose calls.create never answered is looked up after this long.
 OUTBOUND_STUCK_CALL_SECONDS = env_int("OUTBOUND_STUCK_CALL_SECONDS", 180)
 OUTBOUND_LOST_DIAL_SECONDS = env_int("OUTBOUND_LOST_DIAL_SECONDS", 60)
+# Wake-ups (a retry or a backoff falling due, a silent call to fetch) are handed to workers
+# by a pump in each qcluster worker, which looks again at least this often (seconds).
+OUTBOUND_WAKEUP_POLL_SECONDS = float(os.environ.get("OUTBOUND_WAKEUP_POLL_SECONDS", "0.5"))
 # A claim that never reached calls.create (its process died while waiting for the pacer).
 OUTBOUND_LOST_CLAIM_SECONDS = env_int("OUTBOUND_LOST_CLAIM_SECONDS", 600)
 # "queue": fills triggered by callbacks run on a django-q2 worker; "inline": in the request.
