@@ -7,7 +7,10 @@ class CallcenterConfig(AppConfig):
     verbose_name = _("Call center")
 
     def ready(self) -> None:
-        from callcenter import db_lookups  # noqa: F401  (registers the `__any` lookup)
+        from django_q.signals import pre_execute
+
+        from callcenter import db_lookups, receivers  # noqa: F401  (db_lookups registers the `__any` lookup)
         from callcenter.ops import instrumentation
 
         instrumentation.install()
+        pre_execute.connect(receivers.log_task_start, dispatch_uid="callcenter_log_task_start")

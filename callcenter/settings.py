@@ -197,6 +197,7 @@ LEADS_IMPORT_BATCH_SIZE = env_int("LEADS_IMPORT_BATCH_SIZE", 5000)
 # Rejected rows kept in an import's report (all are counted).
 LEADS_IMPORT_MAX_REPORTED_ERRORS = env_int("LEADS_IMPORT_MAX_REPORTED_ERRORS", 10000)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["LeadStatusEnum"] = "leads.models.Lead.Status"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CallOutcomeEnum"] = "leads.models.CallOutcome"
 
 # --- Outbound calls -------------------------------------------------------------------
 # busy / no-answer are dialed again after OUTBOUND_RETRY_DELAY_SECONDS, up to
@@ -210,6 +211,9 @@ OUTBOUND_DIAL_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_DIAL_BACKOFF_
 # Twilio; a dial whose calls.create never answered is looked up after this long.
 OUTBOUND_STUCK_CALL_SECONDS = env_int("OUTBOUND_STUCK_CALL_SECONDS", 180)
 OUTBOUND_LOST_DIAL_SECONDS = env_int("OUTBOUND_LOST_DIAL_SECONDS", 60)
+# Wake-ups (a retry or a backoff falling due, a silent call to fetch) are handed to workers
+# by a pump in each qcluster worker, which looks again at least this often (seconds).
+OUTBOUND_WAKEUP_POLL_SECONDS = float(os.environ.get("OUTBOUND_WAKEUP_POLL_SECONDS", "0.5"))
 # A claim that never reached calls.create (its process died while waiting for the pacer).
 OUTBOUND_LOST_CLAIM_SECONDS = env_int("OUTBOUND_LOST_CLAIM_SECONDS", 600)
 # "queue": fills triggered by callbacks run on a django-q2 worker; "inline": in the request.
