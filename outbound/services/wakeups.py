@@ -72,8 +72,8 @@ _NEXT_DUE = "SELECT min(due_at) FROM outbound_run_wakeups WHERE due_at IS NOT NU
 
 
 def _as_datetime(value) -> datetime | None:
-    """A timestamp as the backend returned it (SQLite: text or a naive datetime, in UTC) as an
-    aware datetime."""
+    """A timestamp as the backend returned it as an aware datetime. SQLite stores UTC without
+    an offset and answers text, or a naive datetime for a column declared as one."""
     if value is None:
         return None
     parsed = value if isinstance(value, datetime) else parse_datetime(value)
