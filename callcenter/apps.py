@@ -7,4 +7,7 @@ class CallcenterConfig(AppConfig):
     verbose_name = _("Call center")
 
     def ready(self) -> None:
-        from callcenter import db_lookups  # noqa: F401  (registers the `__any` lookup)
+        from callcenter import (
+            db_lookups,  # noqa: F401  (registers the `__any` lookup)
+            production,  # noqa: F401  (registers the deploy check of the secret key)
+        )

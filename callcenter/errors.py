@@ -30,6 +30,12 @@ class Conflict(ApplicationError):
     default_message = _("The request conflicts with the current state.")
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = _("The request body is larger than this server accepts.")
+
+
 class ServiceUnavailable(ApplicationError):
     status_code = 500
     code = "internal_error"

@@ -5,6 +5,10 @@ belongs to several. No membership, a header naming a business the user is not a 
 or several memberships and no header: 403.
 """
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -35,11 +39,21 @@ def business_for_user(*, user, business_id: str | None) -> Business:
     return found[0].business
 
 
+def business_zone(business: Business) -> ZoneInfo:
+    """The business's time zone: API times (JSON and CSV) are shown in it."""
+    try:
+        return ZoneInfo(business.time_zone or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
 def request_business(request) -> Business:
     business = getattr(request, "_callcenter_business", None)
     if business is None:
         business = business_for_user(user=request.user, business_id=request.headers.get(BUSINESS_HEADER))
         request._callcenter_business = business
+        # Deactivated by ApiJsonErrorsMiddleware when the response leaves.
+        timezone.activate(business_zone(business))
     return business
 
 

@@ -1,7 +1,10 @@
 """The one lead filter: the API's query parameters, job selections and the admin changelist
 all speak it, so a "select all matching" job deletes exactly what the list showed."""
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import FilterSet
@@ -28,17 +31,31 @@ def lead_search(queryset: QuerySet[Lead], query: str) -> QuerySet[Lead]:
     return queryset.filter(condition)
 
 
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time with any valid offset, compared in UTC: PostgreSQL refuses offsets past
+    ±15:59 that Python accepts, and a time that leaves the calendar in UTC is invalid input."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class LeadFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Lead.Status.choices, label=_("status"))
     do_not_call = django_filters.BooleanFilter(label=_("do not call"))
     lead_import = django_filters.NumberFilter(field_name="lead_import_id", label=_("import"))
     no_import = django_filters.BooleanFilter(field_name="lead_import", lookup_expr="isnull", label=_("not imported"))
-    created_after = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", label=_("created from")
-    )
-    created_before = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", label=_("created before")
-    )
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("created from"))
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label=_("created before"))
     q = django_filters.CharFilter(method="filter_search", label=_("search"))
 
     class Meta:

@@ -5,13 +5,14 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from callcenter.serializers import ActiveJobErrorSerializer, ErrorSerializer, ValidationErrorSerializer
-from callcenter.tenancy import BusinessScopedMixin
+from callcenter.tenancy import BusinessScopedMixin, business_zone
 from outbound import selectors, services
-from outbound.models import OutboundCallJob
+from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.serializers import (
     CallSerializer,
     RunProgressSerializer,
@@ -21,11 +22,21 @@ from outbound.serializers import (
 )
 
 
-class RunListCreateApi(BusinessScopedMixin, APIView):
+class RunListCreateApi(BusinessScopedMixin, generics.GenericAPIView):
+    serializer_class = RunProgressSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no business
+            return OutboundCallRun.objects.none()
+        return selectors.run_list(business=self.business).order_by("-id")
+
     @extend_schema(responses={200: RunProgressSerializer(many=True)})
     def get(self, request):
-        runs = selectors.run_list(business=self.business)[:50]
-        return Response([RunProgressSerializer(selectors.run_progress(run=run)).data for run in runs])
+        runs = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(
+            [RunProgressSerializer(selectors.run_progress(run=run)).data for run in runs]
+        )
 
     @extend_schema(
         request=RunStartSerializer,
@@ -127,8 +138,17 @@ class RunCallCsvApi(BusinessScopedMixin, APIView):
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
     )
     def get(self, request, run_id: int):
-        calls = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id)).qs
+        call_filter = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id))
+        if not call_filter.is_valid():
+            raise ValidationError(call_filter.errors)
+        calls = call_filter.qs
         writer = csv.writer(_Echo())
+        zone = business_zone(self.business)
+
+        def local(moment) -> str:
+            # The business's zone, like the JSON answers (the rows are generated after the
+            # request's zone is deactivated, so it is named here).
+            return moment.astimezone(zone).isoformat() if moment else ""
 
         def rows():
             yield "\ufeff" + writer.writerow(CSV_COLUMNS)
@@ -147,9 +167,9 @@ class RunCallCsvApi(BusinessScopedMixin, APIView):
                         call.answered_by,
                         call.error_code,
                         call.error_message,
-                        call.dial_started_at.isoformat() if call.dial_started_at else "",
-                        call.answered_at.isoformat() if call.answered_at else "",
-                        call.ended_at.isoformat() if call.ended_at else "",
+                        local(call.dial_started_at),
+                        local(call.answered_at),
+                        local(call.ended_at),
                         recording_player_path(call) or "",
                     ]
                 )

@@ -1,14 +1,13 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from leads.serializers import lead_ids_field
 from outbound.models import MAX_SLOTS, OutboundCallJob
 from recordings.links import recording_player_url
 
 
 class RunStartSerializer(serializers.Serializer):
-    lead_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=100_000
-    )
+    lead_ids = lead_ids_field()
     filter = serializers.DictField(required=False)
     concurrency = serializers.IntegerField(required=False, min_value=1, max_value=MAX_SLOTS)
 
