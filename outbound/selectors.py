@@ -57,3 +57,45 @@ def run_get(*, business: Business, run_id: int) -> OutboundCallRun:
 def run_call_list(*, business: Business, run_id: int) -> QuerySet[OutboundCallJob]:
     run = run_get(business=business, run_id=run_id)
     return OutboundCallJob.objects.filter(business=business, run=run).order_by("id")
+
+
+OUTCOME_KEYS = (
+    "answered",
+    "busy",
+    "no_answer",
+    "machine",
+    "failed",
+    "invalid_number",
+    "do_not_call",
+    "opted_out",
+    "canceled",
+)
+# A finished call without an outcome of its own is counted by its status.
+_OUTCOME_OF_STATUS = {"failed": "failed", "canceled": "canceled", "cancelled": "canceled", "skipped": "failed"}
+
+
+def _outcome_key(value: str) -> str | None:
+    key = value.replace("-", "_")
+    if key == "cancelled":
+        return "canceled"
+    return key if key in OUTCOME_KEYS else None
+
+
+def run_outcome_counts(*, run: OutboundCallRun) -> dict[str, int]:
+    """How many leads of the run finished with each final outcome (every key, zeros included).
+
+    Only finished calls count: a call in progress, queued or waiting for a retry has no final
+    outcome yet. The API's `outcomes` and the admin's dashboard both read this.
+    """
+    counts = dict.fromkeys(OUTCOME_KEYS, 0)
+    rows = (
+        OutboundCallJob.objects.filter(run_id=run.pk, status__in=OutboundCallJob.FINAL_STATUSES)
+        .values("status", "outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        key = _outcome_key(row["outcome"]) if row["outcome"] else None
+        key = key or _OUTCOME_OF_STATUS.get(row["status"], "failed")
+        counts[key] += row["n"]
+    return counts
