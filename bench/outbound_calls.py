@@ -19,6 +19,7 @@ Creates a scratch database `<DATABASE_URL's database>_bench`, then:
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -386,6 +387,8 @@ def main() -> None:
         {
             "DATABASE_URL": url,
             "DJANGO_SETTINGS_MODULE": "callcenter.settings",
+            # The web server refuses the development key with debug off; this run's own key.
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
             "CALLCENTER_VAR_DIR": str(var_dir),
             "TWILIO_API_BASE_URL": sim.base_url,
             "TWILIO_ACCOUNT_SID": sim.config.account_sid,

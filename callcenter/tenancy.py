@@ -80,3 +80,12 @@ class BusinessScopedMixin:
     @property
     def business(self) -> Business:
         return request_business(self.request)
+
+    def check_permissions(self, request):
+        # Throttles before permissions (DRF runs them after): a client without valid
+        # credentials is limited per IP too, instead of getting unlimited 401s.
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        """Already done in check_permissions."""

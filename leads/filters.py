@@ -4,6 +4,7 @@ all speak it, so a "select all matching" job deletes exactly what the list showe
 from datetime import UTC
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -49,11 +50,35 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0); anything else is invalid instead of "no filter", because a
+    filter silently dropped widens a bulk job's selection."""
+
+    widget = forms.TextInput  # the select widget reads any unknown text as "unknown"
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError(_("Use true or false."), code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class LeadFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Lead.Status.choices, label=_("status"))
-    do_not_call = django_filters.BooleanFilter(label=_("do not call"))
+    do_not_call = StrictBooleanFilter(label=_("do not call"))
     lead_import = django_filters.NumberFilter(field_name="lead_import_id", label=_("import"))
-    no_import = django_filters.BooleanFilter(field_name="lead_import", lookup_expr="isnull", label=_("not imported"))
+    no_import = StrictBooleanFilter(field_name="lead_import", lookup_expr="isnull", label=_("not imported"))
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("created from"))
     created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label=_("created before"))
     q = django_filters.CharFilter(method="filter_search", label=_("search"))

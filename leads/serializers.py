@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from callcenter.serializer_fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictModelSerializer
 from callcenter.serializers import BackgroundJobSerializer, JobAcceptedSerializer
 from callcenter.validators import validate_json_object
 from leads.models import Lead, LeadImport
@@ -21,7 +22,7 @@ def validate_custom_fields(value: dict) -> dict:
 
 def lead_ids_field() -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
         allow_empty=False,
         max_length=settings.API_MAX_IDS_PER_REQUEST,
@@ -29,8 +30,8 @@ def lead_ids_field() -> serializers.ListField:
     )
 
 
-class LeadSerializer(serializers.ModelSerializer):
-    phone = serializers.CharField(max_length=40, help_text=_("Any format; stored in E.164."))
+class LeadSerializer(StrictModelSerializer):
+    phone = StrictCharField(max_length=40, help_text=_("Any format; stored in E.164."))
     custom_fields = serializers.DictField(
         required=False, help_text=_("Free fields: names and values."), validators=[validate_custom_fields]
     )
@@ -79,7 +80,7 @@ class LeadSelectionSerializer(serializers.Serializer):
 
 class LeadBulkUpdateSerializer(LeadSelectionSerializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices, required=False)
-    do_not_call = serializers.BooleanField(required=False)
+    do_not_call = StrictBooleanField(required=False)
     custom_fields = serializers.DictField(
         required=False, help_text=_("Merged into each lead's custom fields."), validators=[validate_custom_fields]
     )

@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from callcenter.serializer_fields import StrictIntegerField
 from leads.serializers import lead_ids_field
 from outbound.models import MAX_SLOTS, OutboundCallJob
 from recordings.links import recording_player_url
@@ -9,7 +10,7 @@ from recordings.links import recording_player_url
 class RunStartSerializer(serializers.Serializer):
     lead_ids = lead_ids_field()
     filter = serializers.DictField(required=False)
-    concurrency = serializers.IntegerField(required=False, min_value=1, max_value=MAX_SLOTS)
+    concurrency = StrictIntegerField(required=False, min_value=1, max_value=MAX_SLOTS)
 
     def validate(self, attrs):
         if ("lead_ids" in attrs) == ("filter" in attrs):
@@ -53,6 +54,9 @@ class RunProgressSerializer(serializers.Serializer):
 
 class CallSerializer(serializers.ModelSerializer):
     call_id = serializers.IntegerField(source="pk", read_only=True)
+    outcome = serializers.ChoiceField(
+        choices=OutboundCallJob.Outcome.choices, allow_blank=True, read_only=True, help_text="Empty until final."
+    )
     recording_url = serializers.SerializerMethodField()
 
     class Meta:

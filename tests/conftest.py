@@ -11,6 +11,16 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Throttle and lockout counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def business(db):
     return BusinessFactory()

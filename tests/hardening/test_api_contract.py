@@ -51,7 +51,7 @@ def test_body_over_the_limit_is_json_413(api, settings):
 def test_too_many_form_fields_is_json_400(api, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
     form = "&".join(f"f{i}=1" for i in range(20))
-    response = api.post("/api/leads", form, content_type="application/x-www-form-urlencoded")
+    response = api.post("/api/leads/import", form, content_type="application/x-www-form-urlencoded")
     _error(response, 400, "too_many_fields")
 
 

@@ -9,7 +9,6 @@ import pytest
 from callcenter.models import BackgroundJob
 from leads.models import Lead, LeadImport
 
-
 JSON = "application/json"
 
 
