@@ -98,9 +98,9 @@ def bench_system(args, sim) -> dict:
     from django.conf import settings
 
     from callcenter.services import business_create
-    from callcenter.twilio_sim import max_overlap
     from outbound import services
     from outbound.models import OutboundCallRun
+    from twilio_sim import max_overlap
 
     port = free_port()
     access_log = Path(os.environ["CALLCENTER_VAR_DIR"]) / "bench-access.log"
@@ -380,7 +380,7 @@ def main() -> None:
     recreate_database(url)
     var_dir = ROOT / "var" / "bench"
     var_dir.mkdir(parents=True, exist_ok=True)
-    from callcenter.twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator
+    from twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator
 
     sim = TwilioSimulator(SimConfig(time_scale=args.time_scale, seed=42)).start()
     os.environ.update(

@@ -31,8 +31,8 @@ import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from callcenter import twilio_gateway  # noqa: E402
-from callcenter.twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator, max_overlap  # noqa: E402
-from callcenter.twilio_sim.receiver import CallbackReceiver  # noqa: E402
+from tests.plugins.twilio_sim import SignedRequestLog, threaded_httpserver  # noqa: E402
+from twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator, max_overlap  # noqa: E402
 
 _sessions = threading.local()
 
@@ -84,7 +84,9 @@ def main() -> None:
     args = parser.parse_args()
 
     simulator = TwilioSimulator(SimConfig(time_scale=1000, seed=1)).start()
-    receiver = CallbackReceiver(simulator.config.auth_token).start()
+    server = threaded_httpserver()
+    server.start()
+    receiver = SignedRequestLog(server, simulator.config.auth_token)
     settings.TWILIO_API_BASE_URL = simulator.base_url
     settings.TWILIO_ACCOUNT_SID = simulator.config.account_sid
     settings.TWILIO_AUTH_TOKEN = simulator.config.auth_token
@@ -157,7 +159,7 @@ def main() -> None:
             f"(ratio {streamed.growth_mb / max(loaded.growth_mb, 0.001):.3f}x)"
         )
     finally:
-        receiver.stop()
+        server.stop()
         simulator.stop()
 
 

@@ -1,34 +1,47 @@
 """Every write to businesses and background jobs.
 
-The guard (`background_job_start`) rests on the partial unique index
-`idx_background_jobs_unique_active`: we insert first and let the database decide, and only
-on a conflict look at the active job under a row lock.
+Background jobs are guarded jobs (callcenter.guarded_jobs): the partial unique index
+`idx_background_jobs_unique_active` lets one job per (business, job type) be active.
 """
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.tasks import async_task
 
-from callcenter.errors import ActiveJobExists, Conflict, NotFound
+from callcenter.errors import ActiveJobExists
+from callcenter.guarded_jobs import (
+    JobInterrupted,
+    guarded_job_claim,
+    guarded_job_enqueue_on_commit,
+    guarded_job_finish,
+    guarded_job_heartbeat,
+    guarded_job_raise_if_cancel_requested,
+    guarded_job_request_cancel,
+    guarded_job_start,
+    guarded_jobs_fail_stale,
+)
 from callcenter.models import BackgroundJob, Business, Membership
-from callcenter.signals import background_job_abandoned
 
 logger = logging.getLogger(__name__)
 
 Status = BackgroundJob.Status
-ACTIVE = BackgroundJob.ACTIVE_STATUSES
-# An insert that conflicts, finds the blocker gone and conflicts again means jobs are
-# finishing and starting under our feet; a few rounds always settle it.
-_GUARD_ATTEMPTS = 5
+
+__all__ = [
+    "JobContext",
+    "JobInterrupted",
+    "background_job_execute",
+    "background_job_finish",
+    "background_job_heartbeat",
+    "background_job_mark_running",
+    "background_job_request_cancel",
+    "background_job_start",
+    "background_jobs_fail_stale",
+    "business_create",
+    "membership_create",
+]
 
 
 def business_create(*, name: str, time_zone: str = "Asia/Jerusalem") -> Business:
@@ -38,11 +51,6 @@ def business_create(*, name: str, time_zone: str = "Asia/Jerusalem") -> Business
 def membership_create(*, business: Business, user, role: str = Membership.Role.AGENT) -> Membership:
     membership, _created = Membership.objects.get_or_create(business=business, user=user, defaults={"role": role})
     return membership
-
-
-def stale_cutoff(now=None):
-    now = now or timezone.now()
-    return now - timedelta(minutes=settings.BACKGROUND_JOB_STALE_THRESHOLD_MINUTES)
 
 
 def background_job_start(
@@ -62,100 +70,45 @@ def background_job_start(
     Call it inside the caller's transaction to make the job part of a larger change: if
     that change fails, the job goes with it.
     """
-    with transaction.atomic():
-        for _attempt in range(_GUARD_ATTEMPTS):
-            try:
-                with transaction.atomic():
-                    job = BackgroundJob.objects.create(
-                        business=business,
-                        job_type=job_type,
-                        payload=payload or {},
-                        created_by=created_by if getattr(created_by, "pk", None) else None,
-                        progress_total=progress_total,
-                    )
-                break
-            except IntegrityError:
-                _fail_blocking_job_if_stale(business=business, job_type=job_type)
-        else:
-            raise Conflict(_("Could not start the job: other jobs keep starting. Please try again."))
-        if task:
-            transaction.on_commit(partial(async_task, task, job.pk, task_name=f"{job_type}-{job.pk}"))
-    return job
 
+    def insert() -> BackgroundJob:
+        return BackgroundJob.objects.create(
+            business=business,
+            job_type=job_type,
+            payload=payload or {},
+            created_by=created_by if getattr(created_by, "pk", None) else None,
+            progress_total=progress_total,
+        )
 
-def _fail_blocking_job_if_stale(*, business: Business, job_type: str) -> None:
-    # The lock serialises every caller that met the same blocker: one of them fails it,
-    # the others then re-read it as finished and retry their insert against the newcomer.
-    blocker = (
-        BackgroundJob.objects.select_for_update()
-        .filter(business=business, job_type=job_type, status__in=ACTIVE)
-        .first()
+    job, created = guarded_job_start(
+        model=BackgroundJob,
+        scope={"business": business, "job_type": job_type},
+        insert=insert,
+        busy_message=_("Could not start the job: other jobs keep starting. Please try again."),
     )
-    if blocker is None:
-        return
-    if not blocker.is_stale():
-        raise ActiveJobExists(blocker)
-    _fail_abandoned(blocker)
-
-
-def _fail_abandoned(job: BackgroundJob) -> None:
-    """Fail a locked, stale active job and let its owner app clean up after it."""
-    old_status = job.status
-    job.status = Status.FAILED
-    job.finished_at = timezone.now()
-    job.error_message = _(
-        "Abandoned: no heartbeat for more than %(minutes)s minutes while %(status)s; "
-        "the job was marked failed so a new one can start."
-    ) % {"minutes": settings.BACKGROUND_JOB_STALE_THRESHOLD_MINUTES, "status": old_status}
-    job.save(update_fields=["status", "finished_at", "error_message"])
-    logger.warning("Background job %s (%s) abandoned while %s; marked failed", job.pk, job.job_type, old_status)
-    background_job_abandoned.send(sender=BackgroundJob, job=job)
+    if not created:
+        raise ActiveJobExists(job)
+    if task:
+        guarded_job_enqueue_on_commit(
+            job=job,
+            task=task,
+            task_name=f"{job_type}-{job.pk}",
+            unavailable_message=_("Could not start the job: the task queue is unavailable. Please try again."),
+        )
+    return job
 
 
 def background_jobs_fail_stale() -> int:
     """Fail every stale active job of every business. Returns how many."""
-    failed = 0
-    stale_ids = list(
-        BackgroundJob.objects.filter(status__in=ACTIVE, heartbeat_at__lt=stale_cutoff()).values_list("id", flat=True)
-    )
-    for job_id in stale_ids:
-        with transaction.atomic():
-            # skip_locked: a job locked right now is being recovered by a request or
-            # finished by its worker; either way it is not ours to touch.
-            job = BackgroundJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
-            if job is not None and job.is_stale():
-                _fail_abandoned(job)
-                failed += 1
-    return failed
+    return guarded_jobs_fail_stale(model=BackgroundJob)
 
 
 def background_job_request_cancel(*, business: Business, job_id: int) -> BackgroundJob:
     """Cancel a queued job at once; ask a running one to stop between batches."""
-    with transaction.atomic():
-        job = BackgroundJob.objects.select_for_update().filter(business=business, pk=job_id).first()
-        if job is None:
-            raise NotFound(_("Job not found."))
-        if not job.is_active:
-            raise Conflict(_("The job has already finished."), extra={"job_id": job.pk, "status": job.status})
-        now = timezone.now()
-        job.cancel_requested_at = job.cancel_requested_at or now
-        if job.status == Status.QUEUED:
-            job.status = Status.CANCELLED
-            job.finished_at = now
-            job.error_message = _("Cancelled before it started.")
-        job.save(update_fields=["cancel_requested_at", "status", "finished_at", "error_message"])
-    return job
+    return guarded_job_request_cancel(queryset=BackgroundJob.objects.filter(business=business), job_id=job_id)
 
 
 # --- Worker side --------------------------------------------------------------------
-
-
-class JobInterrupted(Exception):
-    """Raised inside a job's work when it must stop between batches."""
-
-    def __init__(self, reason: str):
-        self.reason = reason  # "cancelled" or "lost"
-        super().__init__(reason)
 
 
 @dataclass
@@ -180,40 +133,29 @@ class JobContext:
 
 def background_job_mark_running(*, job_id: int) -> BackgroundJob | None:
     """Claim a queued job for this worker. None if it is no longer queued."""
-    now = timezone.now()
-    claimed = BackgroundJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now
-    )
-    if not claimed:
+    if not guarded_job_claim(model=BackgroundJob, job_id=job_id):
         return None
     return BackgroundJob.objects.select_related("business").get(pk=job_id)
 
 
 def background_job_heartbeat(*, job: BackgroundJob, done: int, total: int | None = None, result=None) -> None:
-    now = timezone.now()
-    changes = {"heartbeat_at": now, "progress_done": done}
+    """Heartbeat with progress; raise JobInterrupted if the job was lost or must stop now."""
+    changes = {"progress_done": done}
     if total is not None:
         changes["progress_total"] = total
     if result is not None:
         changes["result"] = result
-    # Only while still running: a job failed as stale behind our back is not ours anymore.
-    updated = BackgroundJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(**changes)
-    if not updated:
-        raise JobInterrupted("lost")
-    job.heartbeat_at, job.progress_done = now, done
+    guarded_job_heartbeat(job=job, **changes)
+    job.progress_done = done
     if total is not None:
         job.progress_total = total
-    if BackgroundJob.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
-        raise JobInterrupted("cancelled")
+    guarded_job_raise_if_cancel_requested(job=job)
 
 
 def background_job_finish(*, job: BackgroundJob, status: str, message: str = "", result: dict | None = None) -> bool:
     """Finish a running job. False if it was no longer ours (failed as stale meanwhile)."""
-    changes = {"status": status, "finished_at": timezone.now(), "error_message": message or ""}
-    if result is not None:
-        changes["result"] = result
-    updated = BackgroundJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(**changes)
-    return bool(updated)
+    changes = {} if result is None else {"result": result}
+    return guarded_job_finish(job=job, status=status, message=message, **changes)
 
 
 def background_job_execute(*, job_id: int, work: Callable[[JobContext], dict | None]) -> str | None:

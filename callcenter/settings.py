@@ -216,6 +216,13 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 TWILIO_TIMEOUT_SECONDS = float(os.environ.get("TWILIO_TIMEOUT_SECONDS", "10"))
 TWILIO_CALLS_PER_SECOND = float(os.environ.get("TWILIO_CALLS_PER_SECOND", "1"))
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The local Twilio simulator (app twilio_sim: `manage.py twilio_sim`, `manage.py demo_calls`)
+# is installed only where it stands in for Twilio: without an account (the run command sets
+# TWILIO_SIMULATOR=1 as it points TWILIO_* at it), in the tests and the benchmarks. A host
+# with real credentials never has it.
+TWILIO_SIMULATOR = env_bool("TWILIO_SIMULATOR", not TWILIO_ACCOUNT_SID)
+if TWILIO_SIMULATOR:
+    INSTALLED_APPS.append("twilio_sim")
 
 # --- Leads ----------------------------------------------------------------------------
 LEADS_DEFAULT_REGION = os.environ.get("LEADS_DEFAULT_REGION", "IL")

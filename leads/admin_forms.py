@@ -8,7 +8,7 @@ from callcenter.models import Business
 from leads.admin_selection import business_choices
 from leads.imports import import_file_size_limit_text, import_file_too_large
 from leads.models import Lead
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import phone_normalize
 
 
 class LeadBulkUpdateForm(forms.Form):
@@ -66,7 +66,4 @@ class LeadAdminForm(forms.ModelForm):
         fields = ["business", "phone", "name", "email", "status", "do_not_call", "custom_fields"]
 
     def clean_phone(self):
-        try:
-            return phone_normalize(self.cleaned_data["phone"])
-        except InvalidPhone:
-            raise forms.ValidationError(_("Enter a valid phone number.")) from None
+        return phone_normalize(self.cleaned_data["phone"])

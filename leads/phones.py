@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 _NOT_DIALABLE = re.compile(r"[^\d+]")
 # Spacing people put in numbers.
@@ -21,12 +23,20 @@ _BARE_NUMBER = re.compile(r"\+?\d{4,17}")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-class InvalidPhone(ValueError):
-    pass
+class InvalidPhone(ValidationError):
+    """Not a phone number we can dial. A Django ValidationError, so forms and serializers
+    show it as the field's error as is; `reason` says why, for logs and tests."""
+
+    def __init__(self, reason: str):
+        super().__init__(_("Enter a valid phone number."), code="invalid_phone")
+        self.reason = reason
 
 
 def phone_normalize(raw: str, *, region: str | None = None) -> str:
-    """Return `raw` in E.164 (+972501234567) or raise InvalidPhone."""
+    """Return `raw` in E.164 (+972501234567) or raise InvalidPhone.
+
+    The one phone validator: the API, the admin, the services and the CSV import all call it.
+    """
     text = (raw or "").strip()
     if not text:
         raise InvalidPhone("empty")

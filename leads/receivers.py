@@ -7,12 +7,10 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from callcenter.models import BackgroundJob
-from callcenter.signals import background_job_abandoned
+from callcenter.signals import job_abandoned
 
 
-# Connected for every sender: signals match senders by identity, and the job type the
-# sender carries is a string read from the database, never the same object as ours.
-@receiver(background_job_abandoned, dispatch_uid="leads.remove_upload_of_abandoned_import")
+@receiver(job_abandoned, sender=BackgroundJob, dispatch_uid="leads.remove_upload_of_abandoned_import")
 def remove_upload_of_abandoned_import(sender, job: BackgroundJob, **kwargs) -> None:
     """A dead worker's import will not be resumed (re-importing the file is safe): drop its
     stored upload once the job is recorded as failed."""

@@ -7,7 +7,7 @@ from callcenter.serializer_fields import StrictBooleanField, StrictCharField, St
 from callcenter.serializers import BackgroundJobSerializer, JobAcceptedSerializer
 from callcenter.validators import validate_json_object
 from leads.models import Lead, LeadImport
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import phone_normalize
 
 
 def validate_custom_fields(value: dict) -> dict:
@@ -55,10 +55,7 @@ class LeadSerializer(StrictModelSerializer):
         validators = []
 
     def validate_phone(self, value: str) -> str:
-        try:
-            return phone_normalize(value)
-        except InvalidPhone:
-            raise serializers.ValidationError(_("Enter a valid phone number.")) from None
+        return phone_normalize(value)
 
 
 class LeadSelectionSerializer(serializers.Serializer):

@@ -41,8 +41,8 @@ UPDATABLE_FIELDS = ("status", "do_not_call", "custom_fields")
 def _clean_phone(raw) -> str:
     try:
         return phone_normalize(str(raw or ""))
-    except InvalidPhone:
-        raise LeadInputInvalid({"phone": [_("Enter a valid phone number.")]}) from None
+    except InvalidPhone as invalid:
+        raise LeadInputInvalid({"phone": invalid.messages}) from None
 
 
 def _clean_email(raw) -> str:

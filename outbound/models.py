@@ -1,16 +1,15 @@
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from callcenter.models import BackgroundJob, Business
+from callcenter.models import BackgroundJob, Business, JobLifecycle
 
 # The database caps every run at this many slots; a run's own concurrency may be lower.
 MAX_SLOTS = 3
 
 
-class OutboundCallRun(models.Model):
+class OutboundCallRun(JobLifecycle):
     """One press of "start calls": a set of leads dialed at most `concurrency` at a time."""
 
     class Status(models.TextChoices):
@@ -19,7 +18,7 @@ class OutboundCallRun(models.Model):
         PAUSED = "paused", _("Paused")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELED = "canceled", _("Canceled")
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING, Status.PAUSED)
 
@@ -37,18 +36,7 @@ class OutboundCallRun(models.Model):
     retry_delay_seconds = models.PositiveIntegerField(_("retry delay (seconds)"), default=0)
     selection = models.JSONField(_("selection"), default=dict, blank=True)
     message = models.TextField(_("message"), blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("started by"),
-    )
     cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         db_table = "outbound_call_runs"

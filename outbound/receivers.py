@@ -5,9 +5,9 @@ from outbound import services
 
 
 def fail_run_of_abandoned_job(sender, job, **kwargs) -> None:
-    # Every abandoned job comes through here; only a run's job is ours.
+    # Every abandoned background job comes through here; only a run's job is ours.
     if job.job_type == BackgroundJob.JobType.ENQUEUE_OUTBOUND_CALLS:
-        services.outbound_run_fail_abandoned(job=job)
+        services.run_fail_abandoned(job=job)
 
 
 def release_calls_of_deleted_leads(sender, business, lead_ids, **kwargs) -> set[int]:

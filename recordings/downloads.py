@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import schedule
 
 from callcenter import twilio_gateway
+from callcenter.guarded_jobs import JobInterrupted, guarded_job_claim, guarded_job_finish, guarded_job_heartbeat
 from callcenter.twilio_gateway import PermanentTwilioError, RetryableTwilioError
 from recordings.models import Recording, RecordingRun, recording_upload_to
 from recordings.services import DOWNLOAD_TASK
@@ -38,10 +39,6 @@ logger = logging.getLogger(__name__)
 Status = RecordingRun.Status
 CHUNK_SIZE = 64 * 1024
 EXTENSIONS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav", "audio/x-wav": "wav"}
-
-
-class RunLost(Exception):
-    """The run stopped being ours (failed as stuck meanwhile): stop without recording."""
 
 
 class IncompleteDownload(Exception):
@@ -77,18 +74,13 @@ class _StreamedAudio(File):
 
 
 def recording_run_heartbeat(*, run: RecordingRun) -> None:
-    # Only while still running: a run failed as stuck behind our back is not ours anymore.
-    if not RecordingRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(heartbeat_at=timezone.now()):
-        raise RunLost()
+    """Raises JobInterrupted("lost") once the run was failed as stuck behind our back."""
+    guarded_job_heartbeat(job=run)
 
 
 def recording_run_claim(*, run_id: int) -> RecordingRun | None:
     """Take a queued run for this worker (one more try). None if it is not queued."""
-    now = timezone.now()
-    claimed = RecordingRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now, next_attempt_at=None, attempts=F("attempts") + 1
-    )
-    if not claimed:
+    if not guarded_job_claim(model=RecordingRun, job_id=run_id, next_attempt_at=None, attempts=F("attempts") + 1):
         return None
     return RecordingRun.objects.select_related("recording").get(pk=run_id)
 
@@ -105,7 +97,7 @@ def recording_run_execute(*, run_id: int) -> str | None:
         return Status.SUCCEEDED
     try:
         _download(run=run, recording=recording)
-    except RunLost:
+    except JobInterrupted:
         logger.warning("Recording run %s was failed as stuck while downloading; result discarded", run.pk)
         return None
     except PermanentTwilioError as error:
@@ -194,7 +186,7 @@ def _record_download(
         # still ours and we record the file, or it was failed and we record nothing.
         locked = RecordingRun.objects.select_for_update().filter(pk=run.pk, status=Status.RUNNING).first()
         if locked is None:
-            raise RunLost()
+            raise JobInterrupted("lost")
         Recording.objects.filter(pk=recording.pk).update(
             file=name,
             size_bytes=size,
@@ -208,10 +200,7 @@ def _record_download(
 
 
 def _finish(*, run: RecordingRun, status: str, message: str = "") -> bool:
-    updated = RecordingRun.objects.filter(pk=run.pk, status__in=RecordingRun.ACTIVE_STATUSES).update(
-        status=status, finished_at=timezone.now(), error_message=message, next_attempt_at=None
-    )
-    return bool(updated)
+    return guarded_job_finish(job=run, status=status, message=message, next_attempt_at=None)
 
 
 def _fail(*, run: RecordingRun, message: str) -> str:

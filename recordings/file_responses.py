@@ -4,48 +4,17 @@ Django's FileResponse streams a file but ignores `Range`; seeking in an <audio> 
 needs it. We answer one byte range (`bytes=a-b`, `a-`, `-n`) with 206 and stream only
 that slice, in blocks, from the open file: memory stays constant whatever the size. Under
 gunicorn the slice still goes out through sendfile (the file is positioned at the range's
-start and Content-Length bounds it). Several ranges or a malformed header are ignored
-(RFC 9110 allows it): the whole file, 200. A range starting past the end is 416.
+start and Content-Length bounds it). The header is read by callcenter.http_ranges: several
+ranges or a malformed header give the whole file, 200; a range starting past the end, 416.
 """
-
-import re
 
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date, parse_etags
 
+from callcenter.http_ranges import RangeNotSatisfiable, parse_single_range
 from recordings.models import Recording
 
 BLOCK_SIZE = 64 * 1024
-_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class RangeNotSatisfiable(Exception):
-    pass
-
-
-def parse_single_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) byte positions, inclusive, of the one range asked for; None to serve
-    the whole file; RangeNotSatisfiable when no byte of the file is in the range."""
-    if not header:
-        return None
-    match = _SINGLE_RANGE.match(header.strip().replace(" ", ""))
-    if match is None:
-        return None
-    first, last = match.groups()
-    if first == "" and last == "":
-        return None
-    if first == "":
-        suffix_length = int(last)
-        if suffix_length == 0 or size == 0:
-            raise RangeNotSatisfiable()
-        return max(0, size - suffix_length), size - 1
-    start = int(first)
-    if last != "" and int(last) < start:
-        return None
-    if start >= size:
-        raise RangeNotSatisfiable()
-    end = size - 1 if last == "" else min(int(last), size - 1)
-    return start, end
 
 
 class _FileSlice:

@@ -1,12 +1,10 @@
-from datetime import timedelta
-
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from callcenter.models import Business
+from callcenter.models import Business, GuardedJob
 
 
 def recording_upload_to(recording: "Recording", filename: str) -> str:
@@ -52,16 +50,18 @@ class Recording(models.Model):
         return f'"{self.checksum_sha256}"'
 
 
-class RecordingRun(models.Model):
+class RecordingRun(GuardedJob):
     """One attempt to download a call's recording into our storage."""
 
     class Status(models.TextChoices):
+        # A download run is never cancelled: it either gets the file or fails.
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    GUARD_SCOPE = ("business", "call_sid")
+    STALE_AFTER_MINUTES_SETTING = "RECORDING_JOB_TIMEOUT_MINUTES"
 
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="recording_runs")
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="runs")
@@ -69,39 +69,16 @@ class RecordingRun(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     # Download tries made by this run (a retryable failure is tried again with backoff).
     attempts = models.PositiveIntegerField(_("tries"), default=0)
-    error_message = models.TextField(_("message"), blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("started by"),
-    )
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    # NULL until a worker first touches the run: a queued run is judged by created_at.
-    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next try at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         db_table = "recording_runs"
         verbose_name = _("recording download")
         verbose_name_plural = _("recording downloads")
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["business", "call_sid"],
-                condition=Q(status__in=["queued", "running"]),
-                name="idx_recording_runs_unique_active",
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=["queued", "running"], finished_at__isnull=True)
-                | Q(status__in=["succeeded", "failed"], finished_at__isnull=False),
-                name="recording_runs_finished_at_iff_finished",
-            ),
-        ]
+        constraints = GuardedJob.guard_constraints(
+            table="recording_runs", scope=["business", "call_sid"], final_statuses=["succeeded", "failed"]
+        )
         indexes = [
             models.Index(
                 fields=["created_at"],
@@ -114,20 +91,8 @@ class RecordingRun(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.call_sid} ({self.status})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE_STATUSES
-
-    @property
-    def last_sign_of_life(self):
-        return self.heartbeat_at or self.created_at
-
-    def is_stuck(self, now=None) -> bool:
-        """Active, yet untouched (queued since creation) or silent (running without
-        heartbeat) for longer than RECORDING_JOB_TIMEOUT_MINUTES."""
-        now = now or timezone.now()
-        return self.is_active and self.last_sign_of_life < now - recording_job_timeout()
-
-
-def recording_job_timeout() -> timedelta:
-    return timedelta(minutes=settings.RECORDING_JOB_TIMEOUT_MINUTES)
+    def stale_message(self, *, old_status: str) -> str:
+        return gettext(
+            "Stuck: the download stayed %(status)s with no progress for more than %(minutes)s minutes; "
+            "it was marked failed so a new download can start."
+        ) % {"status": old_status, "minutes": self.stale_after_minutes()}

@@ -1,12 +1,10 @@
 from django.db.models import QuerySet
-from django.db.models.functions import Coalesce
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.errors import NotFound
 from callcenter.models import Business
 from callcenter.tenancy import user_business_ids
-from recordings.models import Recording, RecordingRun, recording_job_timeout
+from recordings.models import Recording, RecordingRun
 
 
 def recording_list(*, business: Business) -> QuerySet[Recording]:
@@ -40,16 +38,6 @@ def recording_runs_failed_count(*, recording: Recording) -> int:
 
 def recording_run_last_failed(*, recording: Recording) -> RecordingRun | None:
     return RecordingRun.objects.filter(recording=recording, status=RecordingRun.Status.FAILED).order_by("-id").first()
-
-
-def recording_runs_stuck(now=None) -> QuerySet[RecordingRun]:
-    """Active runs of every business with no sign of life within the timeout."""
-    cutoff = (now or timezone.now()) - recording_job_timeout()
-    return (
-        RecordingRun.objects.filter(status__in=RecordingRun.ACTIVE_STATUSES)
-        .alias(last_sign_of_life=Coalesce("heartbeat_at", "created_at"))
-        .filter(last_sign_of_life__lt=cutoff)
-    )
 
 
 def recording_for_user(*, user, call_sid: str, business_id: str | None = None) -> Recording | None:

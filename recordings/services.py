@@ -2,35 +2,30 @@
 (recordings.downloads).
 
 `recording_prepare` is the one service behind both the file and the prepare endpoints.
-At most one download run per call is active; the partial unique index
-`idx_recording_runs_unique_active` decides it. We insert first and, only on a conflict,
-look at the active run under a row lock: a stuck one is failed (its message names the
-status it was stuck in) and replaced, a healthy one is returned.
+A download run is a guarded job (callcenter.guarded_jobs): the partial unique index
+`idx_recording_runs_unique_active` lets one run per call be active. A stuck one is failed
+(its message names the status it was stuck in) and replaced, a healthy one is returned.
 """
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.tasks import async_task
 
-from callcenter.errors import Conflict, ServiceUnavailable
+from callcenter.errors import ApplicationError, ServiceUnavailable
+from callcenter.guarded_jobs import guarded_job_enqueue_on_commit, guarded_job_start, guarded_jobs_fail_stale
 from callcenter.models import Business
 from recordings import selectors
 from recordings.errors import RecordingUnavailable
-from recordings.models import Recording, RecordingRun, recording_job_timeout
+from recordings.models import Recording, RecordingRun
 
 logger = logging.getLogger(__name__)
 
 Status = RecordingRun.Status
 DOWNLOAD_TASK = "recordings.tasks.recording_download"
-# An insert that conflicts, finds the blocker gone and conflicts again means runs are
-# finishing and starting under our feet; a few rounds always settle it.
-_GUARD_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
         return RecordingState(recording=recording)
     # Pollers ask every few seconds: a healthy active run is answered without any write.
     run = selectors.recording_run_active(business=business, call_sid=call_sid)
-    if run is not None and not run.is_stuck():
+    if run is not None and not run.is_stale():
         return RecordingState(recording=recording, run=run)
     run = recording_run_start(recording=recording, created_by=created_by)
     return RecordingState(recording=recording, run=run)
@@ -85,37 +80,37 @@ def recording_run_start(*, recording: Recording, created_by=None) -> RecordingRu
     A stuck active run is failed first. That failure is kept even when creating its
     successor fails, so an error never leaves an active run behind.
     """
-    failure: Exception | None = None
-    with transaction.atomic():
-        for _round in range(_GUARD_ROUNDS):
-            if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_ATTEMPTS:
-                failure = _unavailable(recording)
-                break
-            try:
-                with transaction.atomic():
-                    run = _run_insert(recording=recording, created_by=created_by)
-            except IntegrityError:
-                blocker = _lock_active_run(recording=recording)
-                if blocker is None:
-                    continue
-                if not blocker.is_stuck():
-                    return blocker
-                _fail_stuck(blocker)
-                continue
-            except Exception as exc:
-                # The savepoint took the half-made run away; the outer transaction (and the
-                # stuck run failed above, if any) still commits.
-                logger.exception("Could not create a download run for %s", recording.call_sid)
-                failure = ServiceUnavailable(
-                    _("Could not start downloading the recording: %(error)s. Please try again.") % {"error": exc},
-                    extra={"call_sid": recording.call_sid},
-                )
-                break
-            transaction.on_commit(partial(_enqueue_download, run.pk))
-            return run
-        else:
-            failure = Conflict(_("Could not start the download: other downloads keep starting. Please try again."))
-    raise failure
+
+    def refuse_after_max_failed_runs() -> None:
+        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_ATTEMPTS:
+            raise _unavailable(recording)
+
+    try:
+        run, created = guarded_job_start(
+            model=RecordingRun,
+            scope={"business_id": recording.business_id, "call_sid": recording.call_sid},
+            insert=lambda: _run_insert(recording=recording, created_by=created_by),
+            before_insert=refuse_after_max_failed_runs,
+            busy_message=_("Could not start the download: other downloads keep starting. Please try again."),
+        )
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        logger.exception("Could not create a download run for %s", recording.call_sid)
+        raise ServiceUnavailable(
+            _("Could not start downloading the recording: %(error)s. Please try again.") % {"error": exc},
+            extra={"call_sid": recording.call_sid},
+        ) from exc
+    if created:
+        guarded_job_enqueue_on_commit(
+            job=run,
+            task=DOWNLOAD_TASK,
+            task_name=f"recording_download-{run.pk}",
+            unavailable_message=_(
+                "Could not start downloading the recording: the task queue is unavailable. Please try again."
+            ),
+        )
+    return run
 
 
 def _run_insert(*, recording: Recording, created_by=None) -> RecordingRun:
@@ -125,30 +120,6 @@ def _run_insert(*, recording: Recording, created_by=None) -> RecordingRun:
         call_sid=recording.call_sid,
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
-
-
-def _lock_active_run(*, recording: Recording) -> RecordingRun | None:
-    # The lock serialises every request that met the same blocker: the first fails it if it
-    # is stuck and inserts the successor; the others wait here, then meet that successor
-    # (healthy) on their next insert and return it instead of creating another.
-    return (
-        RecordingRun.objects.select_for_update()
-        .filter(business_id=recording.business_id, call_sid=recording.call_sid, status__in=RecordingRun.ACTIVE_STATUSES)
-        .first()
-    )
-
-
-def _fail_stuck(run: RecordingRun) -> None:
-    """Fail a locked, stuck run, naming the status it was stuck in."""
-    old_status = run.status
-    run.status = Status.FAILED
-    run.finished_at = timezone.now()
-    run.error_message = _(
-        "Stuck: the download stayed %(status)s with no progress for more than %(minutes)s minutes; "
-        "it was marked failed so a new download can start."
-    ) % {"status": old_status, "minutes": settings.RECORDING_JOB_TIMEOUT_MINUTES}
-    run.save(update_fields=["status", "finished_at", "error_message"])
-    logger.warning("Recording run %s (%s) stuck while %s; marked failed", run.pk, run.call_sid, old_status)
 
 
 def _unavailable(recording: Recording) -> RecordingUnavailable:
@@ -163,42 +134,16 @@ def _unavailable(recording: Recording) -> RecordingUnavailable:
     )
 
 
-def _enqueue_download(run_id: int) -> None:
-    """Queue the download task; if the queue refuses, fail the run so none stays active
-    without a worker, and report the error to the caller."""
-    try:
-        async_task(DOWNLOAD_TASK, run_id, task_name=f"recording_download-{run_id}")
-    except Exception as exc:
-        logger.exception("Could not queue the download of recording run %s", run_id)
-        RecordingRun.objects.filter(pk=run_id, status__in=RecordingRun.ACTIVE_STATUSES).update(
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            error_message=_("Could not queue the download: %(error)s") % {"error": exc},
-        )
-        raise ServiceUnavailable(
-            _("Could not start downloading the recording: the task queue is unavailable. Please try again.")
-        ) from exc
-
-
 def recording_runs_fail_stuck() -> int:
     """Fail every stuck run of every business. Returns how many."""
-    failed = 0
-    for run_id in list(selectors.recording_runs_stuck().values_list("id", flat=True)):
-        with transaction.atomic():
-            # skip_locked: a run locked right now is being recovered by a request or finished
-            # by its worker; either way it is not ours to touch.
-            run = RecordingRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
-            if run is not None and run.is_stuck():
-                _fail_stuck(run)
-                failed += 1
-    return failed
+    return guarded_jobs_fail_stale(model=RecordingRun)
 
 
 def recording_partial_files_delete_abandoned() -> int:
     """Delete temporary download files older than the job timeout: what a worker killed
     mid-download left behind (a live download touches its file all the time)."""
     storage = Recording._meta.get_field("file").storage
-    cutoff = timezone.now() - recording_job_timeout()
+    cutoff = timezone.now() - RecordingRun.stale_after()
     deleted = 0
     try:
         business_dirs, _files = storage.listdir("recordings")

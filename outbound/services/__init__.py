@@ -1,14 +1,15 @@
-"""Every write to runs and their calls, by concept: runs (start and control), dispatch
-(filling slots, dialing, pacing), callbacks (Twilio's reports) and reconcile."""
+"""Every write to runs and their calls, by concept: the call and run state changes
+(call_transitions, run_transitions), the slot filler that drives them (dispatch), the
+run controls (runs), Twilio's reports (callbacks) and the reconciler (reconcile)."""
 
-from outbound.services.callbacks import CallReport, call_report_apply, call_status_callback_record
-from outbound.services.dispatch import dial_pacer_wait, dispatch_fill, run_fill_slots, within_calling_hours
+from outbound.services.call_transitions import CallReport, lead_calls_release_for_delete
+from outbound.services.callbacks import call_report_apply, call_status_callback_record
+from outbound.services.dispatch import dial_pacer_wait, dispatch_fill, run_fill_slots
 from outbound.services.reconcile import calls_reconcile, runs_tick
+from outbound.services.run_transitions import run_fail_abandoned, run_finish
 from outbound.services.runs import (
     NoLeadsSelected,
-    lead_calls_release_for_delete,
     outbound_run_cancel,
-    outbound_run_fail_abandoned,
     outbound_run_pause,
     outbound_run_resume,
     outbound_run_start,
@@ -24,11 +25,11 @@ __all__ = [
     "dispatch_fill",
     "lead_calls_release_for_delete",
     "outbound_run_cancel",
-    "outbound_run_fail_abandoned",
     "outbound_run_pause",
     "outbound_run_resume",
     "outbound_run_start",
+    "run_fail_abandoned",
     "run_fill_slots",
+    "run_finish",
     "runs_tick",
-    "within_calling_hours",
 ]

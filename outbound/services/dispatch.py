@@ -1,14 +1,23 @@
 """Filling a run's slots: claim under the run row lock, dial outside it.
 
-A claim moves queued calls to "dialing" with a free slot in one short transaction; the
-partial unique index on (run, slot) and the slot check make a fourth active call of a run
-impossible whatever the code above does. Twilio is called only after that commit, after
-the account pacer has given this dial its send time.
+    run_fill_slots
+      repeat:
+        _claim_due_calls      one short transaction under the run row lock:
+                                ended or cancel asked  -> cancel the queued calls (finish if idle)
+                                free slots, running    -> claim due calls into them
+                                nothing left at all    -> finish the run
+        _dial (each claim)    no lock held: pacer turn, dial gate, calls.create, then
+                                SID recorded | failed for good (slot free) | refused (requeued)
+      until a round frees no slot
+
+The partial unique index on (run, slot) and the slot check make a fourth active call of
+a run impossible whatever the code above does. Twilio is called only after the claim has
+committed, after the account pacer has given the dial its send time. Every state change
+is one function of call_transitions / run_transitions.
 """
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dt_time
 from functools import partial
@@ -16,36 +25,36 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from callcenter import twilio_gateway
-from callcenter.models import BackgroundJob
-from callcenter.services import background_job_finish
-from outbound.models import CallingHours, DialPacer, OutboundCallJob, OutboundCallRun
-from outbound.services.sql import db_datetime, locking
+from outbound.models import DialPacer, OutboundCallRun
+from outbound.services.call_transitions import (
+    Claim,
+    call_claim,
+    call_dial_fail,
+    call_dial_gate,
+    call_sid_record,
+    call_skip_do_not_call,
+    call_slot_release,
+    calls_due_lock,
+    calls_queued_cancel,
+)
+from outbound.services.run_transitions import (
+    LockedRun,
+    run_cancel_request,
+    run_finish,
+    run_has_queued_calls,
+    run_heartbeat,
+    run_lock_for_fill,
+    run_used_slots,
+)
 
 logger = logging.getLogger(__name__)
 
 RunStatus = OutboundCallRun.Status
-CallStatus = OutboundCallJob.Status
-Outcome = OutboundCallJob.Outcome
-ACTIVE = OutboundCallJob.ACTIVE_STATUSES
-# A running run's job is heartbeaten at most this often by its fills, so that a long
-# run is never taken for an abandoned one.
-HEARTBEAT_EVERY = timedelta(seconds=30)
-
-
-@dataclass(frozen=True)
-class Claim:
-    job_id: int
-    run_id: int
-    business_id: int
-    claim_number: int
-    phone: str
-    dial_errors: int
 
 
 def dispatch_fill(run_id: int) -> None:
@@ -84,210 +93,91 @@ def run_fill_slots(*, run_id: int) -> int:
             return dialed
 
 
-# The run row lock, with what a fill needs of the run, its job, business and hours.
-_RUN_LOCK = """
-    SELECT r.status, r.concurrency, r.total_leads, r.business_id, r.background_job_id,
-           r.cancel_requested_at IS NOT NULL, bj.cancel_requested_at IS NOT NULL, bj.heartbeat_at <= %s,
-           b.time_zone, h.start, h."end"
-    FROM outbound_call_runs r
-    JOIN background_jobs bj ON bj.id = r.background_job_id
-    JOIN businesses b ON b.id = r.business_id
-    LEFT JOIN outbound_calling_hours h ON h.business_id = r.business_id
-    WHERE r.id = %s"""
-_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})".format(  # noqa: S608
-    ", ".join(["%s"] * len(ACTIVE))  # one placeholder per active status
-)
-# The due calls, oldest first. skip_locked: a queued call locked elsewhere is being
-# cancelled or detached from its deleted lead; the next one will do.
-_DUE_CALLS = """
-    SELECT j.id, j.claim_number, j.phone, j.dial_errors, l.do_not_call
-    FROM outbound_call_jobs j LEFT JOIN leads l ON l.id = j.lead_id
-    WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s
-    ORDER BY j.next_attempt_at, j.id LIMIT %s"""
-_CLAIM = """
-    UPDATE outbound_call_jobs SET status = %s, slot = %s, claim_number = %s, claimed_at = %s,
-        dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '', updated_at = %s
-    WHERE id = %s"""
-
-
-@dataclass(frozen=True)
-class _LockedRun:
-    status: str
-    concurrency: int
-    total_leads: int
-    business_id: int
-    background_job_id: int
-    cancel_requested: bool
-    job_cancel_requested: bool
-    heartbeat_due: bool
-    time_zone: str
-    hours_start: dt_time | None
-    hours_end: dt_time | None
+# --- Claiming (one transaction under the run row lock) ------------------------------------
 
 
 def _claim_due_calls(*, run_id: int) -> list[Claim]:
     now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The run row lock serialises every filler of this run, so counting the free slots
-        # and taking them is one step; pause / resume / cancel take the same lock.
-        cursor.execute(_RUN_LOCK + locking("FOR UPDATE OF r"), [db_datetime(now - HEARTBEAT_EVERY), run_id])
-        row = cursor.fetchone()
-        if row is None:
+    with transaction.atomic():
+        run = run_lock_for_fill(run_id=run_id, now=now)
+        if run is None:
             return []
-        run = _LockedRun(*row)
         if run.status not in OutboundCallRun.ACTIVE_STATUSES:
-            _cancel_queued_calls(run_id=run_id, now=now)
+            # Ended (failed with its abandoned job, or finished): a retry queued meanwhile
+            # by a late report never dials.
+            calls_queued_cancel(run_id=run_id, now=now)
             return []
-        # Only the active calls: a fill stays cheap however many leads the run has.
-        cursor.execute(_USED_SLOTS, [run_id, *ACTIVE])
-        used_slots = {slot for (slot,) in cursor.fetchall()}
-        active = len(used_slots)
+        used_slots = run_used_slots(run_id=run_id)
         if run.heartbeat_due:
-            _heartbeat(run_id=run_id, run=run, now=now)
-        cancel_requested = run.cancel_requested
-        if not cancel_requested and run.job_cancel_requested:
-            # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
-            OutboundCallRun.objects.filter(pk=run_id).update(cancel_requested_at=now)
-            cancel_requested = True
-        if cancel_requested:
-            _cancel_queued_calls(run_id=run_id, now=now)
-            if not active:
-                run_finish(run=_run_for_finish(run_id), status=RunStatus.CANCELLED, message=_("Cancelled on request."))
+            run_heartbeat(run=run, now=now)
+        if run.cancel_requested or run.job_cancel_requested:
+            if not run.cancel_requested:
+                # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
+                run_cancel_request(run_id=run_id, now=now)
+            calls_queued_cancel(run_id=run_id, now=now)
+            if not used_slots:
+                run_finish(run_id=run_id, status=RunStatus.CANCELED, message=_("Canceled on request."))
             return []
         free_slots = [slot for slot in range(1, run.concurrency + 1) if slot not in used_slots]
         claims = []
-        if (
-            free_slots
-            and run.status == RunStatus.RUNNING
-            and _within_hours(start=run.hours_start, end=run.hours_end, time_zone=run.time_zone, at=now)
-        ):
-            claims = _claim_into(cursor, run_id=run_id, business_id=run.business_id, free_slots=free_slots, now=now)
+        if free_slots and run.status == RunStatus.RUNNING and _within_hours(run=run, at=now):
+            claims = _claim_into(run=run, free_slots=free_slots, now=now)
         # Whether anything is still queued is only asked when it can end the run: a claim
         # already proves it, and an active call keeps the run going anyway.
-        if (
-            not claims
-            and not active
-            and not OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.QUEUED).exists()
-        ):
-            run_finish(run=_run_for_finish(run_id), status=RunStatus.SUCCEEDED)
+        if not claims and not used_slots and not run_has_queued_calls(run_id=run_id):
+            run_finish(run_id=run_id, status=RunStatus.SUCCEEDED)
         return claims
 
 
-def _run_for_finish(run_id: int) -> OutboundCallRun:
-    return OutboundCallRun.objects.select_related("background_job").get(pk=run_id)
-
-
-def _claim_into(cursor, *, run_id: int, business_id: int, free_slots: list[int], now: datetime) -> list[Claim]:
+def _claim_into(*, run: LockedRun, free_slots: list[int], now: datetime) -> list[Claim]:
+    """Claim due calls into the free slots; a lead that must not be called is skipped and
+    its slot goes to the next one."""
     claims: list[Claim] = []
-    db_now = db_datetime(now)
     while free_slots:
-        cursor.execute(
-            _DUE_CALLS + locking("FOR UPDATE OF j SKIP LOCKED"), [run_id, CallStatus.QUEUED, db_now, len(free_slots)]
-        )
-        candidates = cursor.fetchall()
-        if not candidates:
+        due = calls_due_lock(run_id=run.id, limit=len(free_slots), now=now)
+        if not due:
             break
-        for job_id, claim_number, phone, dial_errors, do_not_call in candidates:
-            if do_not_call:
-                OutboundCallJob.objects.filter(pk=job_id).update(
-                    status=CallStatus.SKIPPED, outcome=Outcome.DO_NOT_CALL, ended_at=now, updated_at=now
-                )
+        for call in due:
+            if call.do_not_call:
+                call_skip_do_not_call(call=call, now=now)
                 continue
-            slot = free_slots.pop(0)
-            cursor.execute(_CLAIM, [CallStatus.DIALING, slot, claim_number + 1, db_now, db_now, job_id])
             claims.append(
-                Claim(
-                    job_id=job_id,
-                    run_id=run_id,
-                    business_id=business_id,
-                    claim_number=claim_number + 1,
-                    phone=phone,
-                    dial_errors=dial_errors,
-                )
+                call_claim(call=call, run_id=run.id, business_id=run.business_id, slot=free_slots.pop(0), now=now)
             )
     return claims
 
 
-def _heartbeat(*, run_id: int, run: _LockedRun, now: datetime) -> None:
-    done = OutboundCallJob.objects.filter(run_id=run_id, status__in=OutboundCallJob.FINAL_STATUSES).count()
-    BackgroundJob.objects.filter(pk=run.background_job_id, status__in=BackgroundJob.ACTIVE_STATUSES).update(
-        heartbeat_at=now, progress_done=done, progress_total=run.total_leads
-    )
-
-
-def _cancel_queued_calls(*, run_id: int, now: datetime) -> int:
-    return OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.QUEUED).update(
-        status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
-    )
-
-
-def run_finish(*, run: OutboundCallRun, status: str, message: str = "") -> None:
-    """Finish a locked run and its background job together."""
-    from outbound.selectors import call_status_counts
-
-    now = timezone.now()
-    run.status = status
-    run.finished_at = now
-    run.message = message or run.message
-    run.save(update_fields=["status", "finished_at", "message"])
-    counts = call_status_counts(run_id=run.pk)
-    BackgroundJob.objects.filter(pk=run.background_job_id).update(progress_done=run.total_leads)
-    background_job_finish(job=run.background_job, status=status, message=message, result={"calls": counts})
-
-
-def within_calling_hours(*, business, at: datetime) -> bool:
-    """Whether `at` falls inside the calling hours in the business's own time zone: its own
-    CallingHours if it has them, otherwise OUTBOUND_CALLING_HOURS_START/END (unset: always)."""
-    try:
-        own = business.calling_hours
-    except CallingHours.DoesNotExist:
-        own = None
-    return _within_hours(
-        start=own.start if own else None, end=own.end if own else None, time_zone=business.time_zone, at=at
-    )
-
-
-def _within_hours(*, start: dt_time | None, end: dt_time | None, time_zone: str, at: datetime) -> bool:
-    """`start` / `end` are the business's own hours (both or neither), else the settings apply."""
+def _within_hours(*, run: LockedRun, at: datetime) -> bool:
+    """Whether `at` falls inside the calling hours in the business's time zone: its own
+    CallingHours when it has them, else OUTBOUND_CALLING_HOURS_START/END (unset: always)."""
+    start: dt_time | None = run.hours_start
+    end: dt_time | None = run.hours_end
     if start is not None and end is not None:
         start_text, end_text = start.strftime("%H:%M"), end.strftime("%H:%M")
     else:
         start_text, end_text = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
     if not start_text or not end_text:
         return True
-    local = at.astimezone(ZoneInfo(time_zone or settings.TIME_ZONE)).strftime("%H:%M")
+    local = at.astimezone(ZoneInfo(run.time_zone or settings.TIME_ZONE)).strftime("%H:%M")
     if start_text <= end_text:
         return start_text <= local < end_text
     return local >= start_text or local < end_text  # hours that span midnight
 
 
-# --- Dialing (no lock held) -----------------------------------------------------------
-
-
-_DIAL_GATE = """
-    UPDATE outbound_call_jobs SET dial_started_at = %s, attempts = attempts + 1
-    WHERE id = %s AND claim_number = %s AND status = %s AND dial_started_at IS NULL"""
-_DIAL_SID = """
-    UPDATE outbound_call_jobs SET call_sid = %s
-    WHERE id = %s AND claim_number = %s AND call_sid IS NULL AND status <> %s"""
+# --- Dialing (no lock held) -----------------------------------------------------------------
 
 
 def _dial(claim: Claim) -> bool:
     """Place the claimed call. True when the number failed for good and the slot is free again."""
     dial_pacer_wait()
-    # The gate: from this update on the call may exist at Twilio. The reconciler only
-    # takes back claims that never passed it, so a lead cannot be dialed twice by accident.
-    with connection.cursor() as cursor:
-        cursor.execute(_DIAL_GATE, [db_datetime(timezone.now()), claim.job_id, claim.claim_number, CallStatus.DIALING])
-        passed = cursor.rowcount
-    if not passed:
+    if not call_dial_gate(claim=claim, now=timezone.now()):
         logger.info("Call %s: claim %s was taken back before dialing", claim.job_id, claim.claim_number)
         return False
     try:
         call = twilio_gateway.call_create(**_call_create_arguments(claim))
     except twilio_gateway.PermanentTwilioError as error:
-        logger.warning("Call %s to %s failed permanently: %s", claim.job_id, claim.phone, error)
-        return _dial_failed(claim=claim, error=error)
+        logger.warning("Call %s failed permanently: %s", claim.job_id, error)
+        return call_dial_fail(claim=claim, error=error)
     except twilio_gateway.TwilioGatewayError as error:
         if error.http_status is None:
             # No answer from Twilio: the call may or may not exist. Keep the slot; the
@@ -295,12 +185,21 @@ def _dial(claim: Claim) -> bool:
             logger.warning("Call %s: calls.create got no answer (%s); left to the reconciler", claim.job_id, error)
             return False
         logger.warning("Call %s: calls.create refused (%s); requeued with backoff", claim.job_id, error)
-        _dial_rejected(claim=claim, error=error)
+        call_slot_release(
+            job_id=claim.job_id,
+            claim_number=claim.claim_number,
+            dial_started=True,
+            retry_at=timezone.now() + _dial_backoff(claim),
+            error=error,
+        )
         return False
-    # A callback may have been first and stored the sid already (or requeued the call).
-    with connection.cursor() as cursor:
-        cursor.execute(_DIAL_SID, [call.sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
+    call_sid_record(claim=claim, call_sid=call.sid)
     return False
+
+
+def _dial_backoff(claim: Claim) -> timedelta:
+    seconds = settings.OUTBOUND_DIAL_BACKOFF_SECONDS * (2**claim.dial_errors)
+    return timedelta(seconds=min(seconds, settings.OUTBOUND_DIAL_BACKOFF_MAX_SECONDS))
 
 
 def _call_create_arguments(claim: Claim) -> dict:
@@ -318,46 +217,6 @@ def _call_create_arguments(claim: Claim) -> dict:
             f"/webhooks/twilio/recording-status?business_id={claim.business_id}"
         )
     return arguments
-
-
-def _dial_failed(*, claim: Claim, error: Exception) -> bool:
-    """The number cannot be called: fail the call and free its slot."""
-    return bool(
-        OutboundCallJob.objects.filter(
-            pk=claim.job_id, claim_number=claim.claim_number, status=CallStatus.DIALING, call_sid__isnull=True
-        ).update(
-            status=CallStatus.FAILED,
-            outcome=Outcome.FAILED,
-            slot=None,
-            ended_at=timezone.now(),
-            error_code=str(getattr(error, "code", "") or ""),
-            error_message=str(getattr(error, "message", "") or error)[:2000],
-            updated_at=timezone.now(),
-        )
-    )
-
-
-def _dial_rejected(*, claim: Claim, error: Exception) -> bool:
-    """Twilio refused to place the call (429, 5xx): free the slot and try later."""
-    delay = min(
-        settings.OUTBOUND_DIAL_BACKOFF_SECONDS * (2**claim.dial_errors), settings.OUTBOUND_DIAL_BACKOFF_MAX_SECONDS
-    )
-    now = timezone.now()
-    return bool(
-        OutboundCallJob.objects.filter(
-            pk=claim.job_id, claim_number=claim.claim_number, status=CallStatus.DIALING, call_sid__isnull=True
-        ).update(
-            status=CallStatus.QUEUED,
-            slot=None,
-            attempts=F("attempts") - 1,
-            dial_errors=F("dial_errors") + 1,
-            next_attempt_at=now + timedelta(seconds=delay),
-            dial_started_at=None,
-            error_code=str(getattr(error, "code", "") or ""),
-            error_message=str(getattr(error, "message", "") or error)[:2000],
-            updated_at=now,
-        )
-    )
 
 
 def dial_pacer_wait() -> None:
@@ -384,6 +243,7 @@ def dial_pacer_wait() -> None:
             )
             wait = float(cursor.fetchone()[0])
     else:
+        # SQLite: the transaction begins IMMEDIATE, so the read and the write are one step.
         with transaction.atomic():
             now = timezone.now()
             pacer, _created = DialPacer.objects.select_for_update().get_or_create(pk=1, defaults={"next_slot_at": now})

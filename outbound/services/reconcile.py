@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from callcenter import twilio_gateway
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.callbacks import CallReport, call_lock, call_report_apply
+from outbound.services.call_transitions import CallReport, call_lock, call_slot_release
+from outbound.services.callbacks import call_report_apply
 from outbound.services.dispatch import run_fill_slots
 
 logger = logging.getLogger(__name__)
@@ -111,25 +111,13 @@ def _apply(*, job_id: int, claim_number: int, call) -> None:
 
 
 def _release(*, job_id: int, claim_number: int, dial_started: bool) -> bool:
-    """Give a claim's slot back and queue its lead again, only if the claim is unchanged."""
-    now = timezone.now()
-    released = OutboundCallJob.objects.filter(
-        Q(dial_started_at__isnull=not dial_started),
-        pk=job_id,
-        claim_number=claim_number,
-        status=CallStatus.DIALING,
-        call_sid__isnull=True,
-    ).update(
-        status=CallStatus.QUEUED,
-        slot=None,
-        attempts=F("attempts") - (1 if dial_started else 0),
-        dial_started_at=None,
-        next_attempt_at=now,
-        updated_at=now,
+    """Give a lost claim's slot back and queue its lead again, only if the claim is unchanged."""
+    released = call_slot_release(
+        job_id=job_id, claim_number=claim_number, dial_started=dial_started, retry_at=timezone.now()
     )
     if released:
         logger.warning("Reconciler: call %s (claim %s) released and queued again", job_id, claim_number)
-    return bool(released)
+    return released
 
 
 def runs_tick() -> int:

@@ -1,4 +1,4 @@
-"""Starting and steering runs: start, pause, resume, cancel, and cleaning up after others.
+"""Starting and steering runs: start, pause, resume, cancel.
 
 Every change of a run's status happens under its row lock, the same lock the slot filler
 takes, so a fill never sees a half-made decision.
@@ -16,13 +16,14 @@ from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
-from outbound.services.dispatch import dispatch_fill_on_commit, run_finish
+from outbound.services.call_transitions import calls_queued_cancel
+from outbound.services.dispatch import dispatch_fill_on_commit
+from outbound.services.run_transitions import run_finish
 
 logger = logging.getLogger(__name__)
 
 RunStatus = OutboundCallRun.Status
 CallStatus = OutboundCallJob.Status
-Outcome = OutboundCallJob.Outcome
 _INSERT_BATCH = 2000
 
 
@@ -141,7 +142,7 @@ def outbound_run_resume(*, business: Business, run_id: int) -> OutboundCallRun:
 
 
 def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
-    """Queued calls are cancelled now; calls in progress finish, then the run ends cancelled."""
+    """Queued calls are canceled now; calls in progress finish, then the run ends canceled."""
     with transaction.atomic():
         run = _locked_run(business=business, run_id=run_id)
         if not run.is_active or run.cancel_requested_at:
@@ -149,78 +150,7 @@ def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
         now = timezone.now()
         run.cancel_requested_at = now
         run.save(update_fields=["cancel_requested_at"])
-        OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).update(
-            status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
-        )
+        calls_queued_cancel(run_id=run.pk, now=now)
         if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
-            run_finish(run=run, status=RunStatus.CANCELLED, message=_("Cancelled on request."))
+            run = run_finish(run_id=run.pk, status=RunStatus.CANCELED, message=_("Canceled on request."))
     return run
-
-
-# --- Receivers ------------------------------------------------------------------------
-
-
-def outbound_run_fail_abandoned(*, job: BackgroundJob) -> None:
-    """The run's job was found stale and failed: fail the run and cancel its queued calls,
-    in the same transaction, so the run that replaces it never dials alongside it."""
-    run = OutboundCallRun.objects.select_for_update().filter(background_job=job).first()
-    if run is None or not run.is_active:
-        return
-    now = timezone.now()
-    run.status = RunStatus.FAILED
-    run.finished_at = now
-    run.message = job.error_message
-    run.save(update_fields=["status", "finished_at", "message"])
-    cancelled = OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED).update(
-        status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
-    )
-    logger.warning("Run %s failed with its abandoned job %s; %s queued calls cancelled", run.pk, job.pk, cancelled)
-
-
-def lead_calls_release_for_delete(*, business: Business, lead_ids: list[int]) -> set[int]:
-    """Before leads are deleted: keep those in a call now, detach the others from their calls.
-
-    Returns the ids of leads that must not be deleted (a call of theirs is dialing or in
-    progress). Queued calls of the others are cancelled and every call row of theirs
-    loses its lead link, so a plain DELETE of those leads succeeds.
-    """
-    if not lead_ids:
-        return set()
-    wanted = set(lead_ids)
-    found = [call_id for call_id, lead_id in _calls_near(business, lead_ids) if lead_id in wanted]
-    if not found:
-        return set()
-    now = timezone.now()
-    # Locking the calls of these leads makes a concurrent claim skip them (it uses
-    # skip_locked), so none of them can start dialing between our look and our update;
-    # status and lead are read again under the lock. A call inserted after our look makes
-    # the DELETE fail its foreign key, and the batch is done again (leads_delete_batch).
-    calls = [
-        (call_id, lead_id, status)
-        for call_id, lead_id, status in OutboundCallJob.objects.select_for_update()
-        .filter(pk__any=found)
-        .order_by("id")
-        .values_list("id", "lead_id", "status")
-        if lead_id in wanted
-    ]
-    keep = {lead_id for _id, lead_id, status in calls if status in OutboundCallJob.ACTIVE_STATUSES}
-    detach = [call_id for call_id, lead_id, _status in calls if lead_id not in keep]
-    if detach:
-        OutboundCallJob.objects.filter(pk__any=detach, status=CallStatus.QUEUED).update(
-            status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now
-        )
-        OutboundCallJob.objects.filter(pk__any=detach).update(lead=None, updated_at=now)
-    return keep
-
-
-def _calls_near(business: Business, lead_ids: list[int]):
-    """(call id, lead id) of the calls of these leads, and maybe of leads between them."""
-    low, high = min(lead_ids), max(lead_ids)
-    calls = OutboundCallJob.objects.filter(business=business)
-    if high - low < 4 * len(lead_ids):
-        # A bulk delete's batch is a dense id range: one index range scan finds its calls,
-        # where probing the index for each of 20,000 ids costs more than the delete itself.
-        calls = calls.filter(lead_id__gte=low, lead_id__lte=high)
-    else:
-        calls = calls.filter(lead_id__any=lead_ids)
-    return calls.values_list("id", "lead_id")

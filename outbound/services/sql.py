@@ -31,3 +31,24 @@ def row_update(model: type[Model], *, pk: int, changes: dict) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, pk])
         return cursor.rowcount
+
+
+def rows_as(cursor, record: type) -> list:
+    """The fetched rows as `record` instances, each field taken from the column of its name.
+
+    Columns are matched by name (give computed ones an alias), never by position, so a
+    column added to a query cannot shift the fields after it; a field the query does not
+    select is an error, a selected column the record does not name is ignored.
+    """
+    names = [column[0] for column in cursor.description]
+    wanted = record.__dataclass_fields__.keys()
+    missing = wanted - set(names)
+    if missing:
+        raise LookupError(f"{record.__name__}: the query selects no {', '.join(sorted(missing))}")
+    return [record(**{name: value for name, value in zip(names, row, strict=True) if name in wanted}) for row in cursor]
+
+
+def row_as(cursor, record: type):
+    """The one fetched row as `record` (see rows_as), or None when there is none."""
+    rows = rows_as(cursor, record)
+    return rows[0] if rows else None

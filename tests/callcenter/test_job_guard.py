@@ -114,17 +114,17 @@ def test_task_is_enqueued_only_on_commit(business, django_capture_on_commit_call
 
 
 def test_stale_recovery_tells_the_owner_app(business):
-    from callcenter.signals import background_job_abandoned
+    from callcenter.signals import job_abandoned
 
     seen = []
 
     def receiver(sender, job, **kwargs):
         seen.append((sender, job.job_type, job.pk, job.status))
 
-    background_job_abandoned.connect(receiver)
+    job_abandoned.connect(receiver)
     try:
         stale = aged(BackgroundJobFactory(business=business, job_type=JobType.ENQUEUE_OUTBOUND_CALLS), 30)
         services.background_job_start(business=business, job_type=JobType.ENQUEUE_OUTBOUND_CALLS)
     finally:
-        background_job_abandoned.disconnect(receiver)
+        job_abandoned.disconnect(receiver)
     assert seen == [(BackgroundJob, "enqueue_outbound_calls", stale.pk, "failed")]

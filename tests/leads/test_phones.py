@@ -121,3 +121,23 @@ def test_the_common_type_check_finds_the_example_mobile_and_fixed_numbers():
         for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
             example = phonenumbers.example_number_for_type(region, kind)
             assert _common_type_match(str(example.national_number), region), (region, kind)
+
+
+@pytest.mark.django_db
+def test_one_validator_gives_the_api_the_admin_and_the_services_the_same_error(api, business):
+    from django.utils import translation
+
+    from leads.admin_forms import LeadAdminForm
+    from leads.errors import LeadInputInvalid
+    from leads.services import lead_create
+
+    with translation.override("en"):
+        expected = ["Enter a valid phone number."]
+        response = api.post("/api/leads", {"phone": "12"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400
+        assert response.json()["fields"]["phone"] == expected
+        form = LeadAdminForm(data={"business": business.pk, "phone": "12", "status": "new", "custom_fields": "{}"})
+        assert not form.is_valid() and form.errors["phone"] == expected
+        with pytest.raises(LeadInputInvalid) as raised:
+            lead_create(business=business, phone="12")
+        assert raised.value.fields == {"phone": expected}

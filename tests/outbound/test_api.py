@@ -109,7 +109,7 @@ def test_pause_resume_cancel(api, leads, fake_twilio):
             job_id=call.job_id, claim_number=call.claim, params=fake_twilio.progress(call, "completed")
         )
     final = api.get(f"/api/outbound/runs/{run_id}").json()
-    assert final["status"] == "cancelled" and final["completed"] == 4 and final["canceled"] == 1
+    assert final["status"] == "canceled" and final["completed"] == 4 and final["canceled"] == 1
     assert BackgroundJob.objects.get(pk=final["job_id"]).status == "cancelled"
 
 
@@ -161,5 +161,5 @@ def test_cancelling_the_run_job_through_the_jobs_api_cancels_the_run(api, leads,
         services.call_status_callback_record(
             job_id=call.job_id, claim_number=call.claim, params=fake_twilio.progress(call, "completed")
         )
-    assert api.get(f"/api/outbound/runs/{started['run_id']}").json()["status"] == "cancelled"
+    assert api.get(f"/api/outbound/runs/{started['run_id']}").json()["status"] == "canceled"
     assert BackgroundJob.objects.get(pk=started["job_id"]).status == "cancelled"

@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 
 from callcenter.models import BackgroundJob
-from callcenter.twilio_sim import max_overlap
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
 from tests.plugins.outbound import kill_cluster, make_leads, start_worker
+from twilio_sim import max_overlap
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from recordings import services
+from callcenter import guarded_jobs
 from recordings.models import RecordingRun
 from tests.factories import BusinessFactory, MembershipFactory
 from tests.plugins.recordings import recording_create, run_create
@@ -82,7 +82,7 @@ def test_task_queue_down_answers_500_and_leaves_no_active_job(monkeypatch):
     def broker_down(*args, **kwargs):
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr(services, "async_task", broker_down)
+    monkeypatch.setattr(guarded_jobs, "async_task", broker_down)
     client = APIClient()
     client.force_authenticate(user)
     response = client.get(f"/api/recordings/file/{recording.call_sid}", HTTP_ACCEPT_LANGUAGE="en")

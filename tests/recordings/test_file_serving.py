@@ -2,8 +2,6 @@
 
 import pytest
 
-from recordings.file_responses import RangeNotSatisfiable, parse_single_range
-
 pytestmark = pytest.mark.django_db
 
 
@@ -103,26 +101,3 @@ def test_prepare_answers_ready_with_the_file_url(api, ready_recording):
 def test_audio_element_accept_header_is_not_refused(api, ready_recording):
     response = api.get(file_url(ready_recording), HTTP_ACCEPT="audio/webm,audio/ogg,audio/*;q=0.9")
     assert response.status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("header", "size", "expected"),
-    [
-        (None, 10, None),
-        ("bytes=0-4", 10, (0, 4)),
-        ("bytes=5-", 10, (5, 9)),
-        ("bytes=-3", 10, (7, 9)),
-        ("bytes=-30", 10, (0, 9)),
-        ("bytes=8-20", 10, (8, 9)),
-        ("bytes = 1-2", 10, (1, 2)),
-        ("bytes=-", 10, None),
-    ],
-)
-def test_parse_single_range(header, size, expected):
-    assert parse_single_range(header, size) == expected
-
-
-@pytest.mark.parametrize(("header", "size"), [("bytes=10-", 10), ("bytes=-0", 10), ("bytes=0-", 0)])
-def test_parse_single_range_unsatisfiable(header, size):
-    with pytest.raises(RangeNotSatisfiable):
-        parse_single_range(header, size)

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from callcenter import twilio_gateway
-from callcenter.twilio_sim import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SIM_FROM_NUMBER
-from callcenter.twilio_sim.receiver import CallbackReceiver
+from tests.plugins.twilio_sim import SignedRequestLog
+from twilio_sim import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SIM_FROM_NUMBER
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,20 +39,17 @@ def sim_process():
             process.wait()
 
 
-def test_command_serves_the_api_and_stops_on_sigterm(settings, sim_process):
+def test_command_serves_the_api_and_stops_on_sigterm(settings, sim_process, httpserver):
     process, base_url = sim_process
     settings.TWILIO_API_BASE_URL = base_url
     settings.TWILIO_ACCOUNT_SID = SIM_ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = SIM_AUTH_TOKEN
     settings.TWILIO_FROM_NUMBER = SIM_FROM_NUMBER
-    receiver = CallbackReceiver(SIM_AUTH_TOKEN).start()
-    try:
-        twilio_gateway.call_create(
-            to="+972501234567", twiml_url=receiver.url("/twiml"), status_callback_url=receiver.url("/status")
-        )
-        callbacks = receiver.wait_for(3, "/status")
-    finally:
-        receiver.stop()
+    receiver = SignedRequestLog(httpserver, SIM_AUTH_TOKEN)
+    twilio_gateway.call_create(
+        to="+972501234567", twiml_url=receiver.url("/twiml"), status_callback_url=receiver.url("/status")
+    )
+    callbacks = receiver.wait_for(3, "/status")
 
     assert [c.params["CallStatus"] for c in callbacks] == ["initiated", "ringing", "busy"]
     assert all(c.signature_valid for c in callbacks)

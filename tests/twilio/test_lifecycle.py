@@ -3,7 +3,7 @@
 import pytest
 
 from callcenter import twilio_gateway
-from callcenter.twilio_sim import max_overlap
+from twilio_sim import max_overlap
 
 LEAD_NUMBER = "+972501234567"
 

@@ -7,8 +7,8 @@ import pytest
 import requests
 
 from callcenter import twilio_gateway
-from callcenter.twilio_sim import SIM_FROM_NUMBER
-from callcenter.twilio_sim.audio import MP3_FRAME_SIZE
+from twilio_sim import SIM_FROM_NUMBER
+from twilio_sim.audio import MP3_FRAME_SIZE
 
 
 def _calls_url(sim):

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.twilio_sim import SimConfig, max_overlap
-from callcenter.twilio_sim.audio import SyntheticAudio
+from twilio_sim import SimConfig, max_overlap
+from twilio_sim.audio import SyntheticAudio
 
 WAV = SyntheticAudio("wav", duration_seconds=0, size_bytes=10_000)
 MP3 = SyntheticAudio("mp3", duration_seconds=0, size_bytes=10_000)

@@ -5,8 +5,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from callcenter.twilio_sim import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SimConfig, TwilioSimulator
-from callcenter.twilio_sim.config import CALL_OUTCOMES, RATE_LIMIT_MODES
+from twilio_sim import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, SimConfig, TwilioSimulator
+from twilio_sim.config import CALL_OUTCOMES, RATE_LIMIT_MODES
 
 
 def _outcomes(value: str) -> dict[str, float]:

@@ -11,6 +11,7 @@ with a slow or unavailable server (``hang_seconds``, ``recording_unavailable_sec
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass, field
 
 SIM_ACCOUNT_SID = "AC" + "5" * 32
@@ -165,3 +166,15 @@ class SimConfig:
             if data[name] is not None:
                 data[name] = sorted(data[name])
         return data
+
+
+def chance(rate: float, rng: random.Random) -> bool:
+    """True for a share ``rate`` of draws (never for 0, without consuming a draw)."""
+    return rate > 0 and rng.random() < rate
+
+
+def draw(rng: random.Random, duration: Duration) -> float:
+    """One duration: the number, or a uniform draw from the (low, high) range."""
+    if isinstance(duration, tuple | list):
+        return rng.uniform(duration[0], duration[1])
+    return float(duration)

@@ -16,10 +16,10 @@ from django.db import connection
 from django.utils import timezone
 
 from callcenter.services import business_create
-from callcenter.twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator, max_overlap
 from leads.models import Lead
 from outbound import selectors, services
 from outbound.models import MAX_SLOTS, OutboundCallJob
+from twilio_sim import SIM_FROM_NUMBER, SimConfig, TwilioSimulator, max_overlap
 
 
 class _QuietHandler(WSGIRequestHandler):

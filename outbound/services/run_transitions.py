@@ -1,0 +1,145 @@
+"""A run's state changes that the slot filler and the run controls share, one function each.
+
+A run goes running <-> paused -> succeeded / failed / canceled. Every change of its
+status happens under its row lock, the lock every filler of the run takes first, so a
+fill never sees a half-made decision and never dials for a run that has ended.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from callcenter.models import BackgroundJob
+from callcenter.services import background_job_finish
+from outbound.models import OutboundCallJob, OutboundCallRun
+from outbound.selectors import call_status_counts
+from outbound.services.call_transitions import calls_queued_cancel
+from outbound.services.sql import db_datetime, locking, row_as
+
+logger = logging.getLogger(__name__)
+
+RunStatus = OutboundCallRun.Status
+CallStatus = OutboundCallJob.Status
+ACTIVE = OutboundCallJob.ACTIVE_STATUSES
+# A running run's job is heartbeaten at most this often by its fills, so that a long
+# run is never taken for an abandoned one.
+HEARTBEAT_EVERY = timedelta(seconds=30)
+# The run's ends, and the background job status each one finishes its job with (the jobs
+# API keeps its own spelling, "cancelled").
+_JOB_STATUS = {
+    RunStatus.SUCCEEDED: BackgroundJob.Status.SUCCEEDED,
+    RunStatus.FAILED: BackgroundJob.Status.FAILED,
+    RunStatus.CANCELED: BackgroundJob.Status.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class LockedRun:
+    """A run as read under its row lock, with what a fill needs of its job, business and hours."""
+
+    id: int
+    status: str
+    concurrency: int
+    total_leads: int
+    business_id: int
+    background_job_id: int
+    cancel_requested: bool
+    job_cancel_requested: bool
+    heartbeat_due: bool
+    time_zone: str
+    hours_start: time | None
+    hours_end: time | None
+
+
+_RUN_LOCK = """
+    SELECT r.id, r.status, r.concurrency, r.total_leads, r.business_id, r.background_job_id,
+           r.cancel_requested_at IS NOT NULL AS cancel_requested,
+           bj.cancel_requested_at IS NOT NULL AS job_cancel_requested,
+           bj.heartbeat_at <= %s AS heartbeat_due,
+           b.time_zone, h.start AS hours_start, h."end" AS hours_end
+    FROM outbound_call_runs r
+    JOIN background_jobs bj ON bj.id = r.background_job_id
+    JOIN businesses b ON b.id = r.business_id
+    LEFT JOIN outbound_calling_hours h ON h.business_id = r.business_id
+    WHERE r.id = %s"""
+
+
+def run_lock_for_fill(*, run_id: int, now: datetime) -> LockedRun | None:
+    """Lock the run row and read it. The lock serialises every filler of this run, so
+    counting its free slots and taking them is one step; pause, resume and cancel take
+    the same lock. Only the run row is locked (FOR UPDATE OF r), not its job or business."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RUN_LOCK + locking("FOR UPDATE OF r"), [db_datetime(now - HEARTBEAT_EVERY), run_id])
+        return row_as(cursor, LockedRun)
+
+
+_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})".format(  # noqa: S608
+    ", ".join(["%s"] * len(ACTIVE))  # one placeholder per active status
+)
+
+
+def run_used_slots(*, run_id: int) -> set[int]:
+    """The slots the run's active calls hold. Only the active calls are read: a fill stays
+    cheap however many leads the run has. Exact only under the run lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(_USED_SLOTS, [run_id, *ACTIVE])
+        return {slot for (slot,) in cursor.fetchall()}
+
+
+def run_has_queued_calls(*, run_id: int) -> bool:
+    return OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.QUEUED).exists()
+
+
+def run_heartbeat(*, run: LockedRun, now: datetime) -> None:
+    """Tell the guard the run's job is alive, with its progress. Under the run lock, so
+    the count is of one moment; a finished job is left alone."""
+    done = OutboundCallJob.objects.filter(run_id=run.id, status__in=OutboundCallJob.FINAL_STATUSES).count()
+    BackgroundJob.objects.filter(pk=run.background_job_id, status__in=BackgroundJob.ACTIVE_STATUSES).update(
+        heartbeat_at=now, progress_done=done, progress_total=run.total_leads
+    )
+
+
+def run_cancel_request(*, run_id: int, now: datetime) -> None:
+    """Mark the run as asked to cancel (its job was cancelled through the jobs API).
+    Under the run lock: the fill that sees it cancels the queued calls in the same step."""
+    OutboundCallRun.objects.filter(pk=run_id, cancel_requested_at__isnull=True).update(cancel_requested_at=now)
+
+
+def run_finish(*, run_id: int, status: str, message: str = "") -> OutboundCallRun:
+    """End a run and its background job together. Needs the run row lock, and no call of
+    the run may be active: nothing is dialing for it any more."""
+    run = OutboundCallRun.objects.select_related("background_job").get(pk=run_id)
+    now = timezone.now()
+    run.status = status
+    run.finished_at = now
+    run.message = message or run.message
+    run.save(update_fields=["status", "finished_at", "message"])
+    BackgroundJob.objects.filter(pk=run.background_job_id).update(progress_done=run.total_leads)
+    background_job_finish(
+        job=run.background_job,
+        status=_JOB_STATUS[status],
+        message=message,
+        result={"calls": call_status_counts(run_id=run.pk)},
+    )
+    return run
+
+
+def run_fail_abandoned(*, job: BackgroundJob) -> None:
+    """The run's job was found stale and failed: fail the run and cancel its queued calls
+    in the same transaction, so the run that replaces it never dials alongside it.
+
+    Locks the run row, the lock any filler of it takes first.
+    """
+    run = OutboundCallRun.objects.select_for_update().filter(background_job=job).first()
+    if run is None or not run.is_active:
+        return
+    now = timezone.now()
+    run.status = RunStatus.FAILED
+    run.finished_at = now
+    run.message = job.error_message
+    run.save(update_fields=["status", "finished_at", "message"])
+    canceled = calls_queued_cancel(run_id=run.pk, now=now)
+    logger.warning("Run %s failed with its abandoned job %s; %s queued calls canceled", run.pk, job.pk, canceled)

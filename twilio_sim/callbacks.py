@@ -1,0 +1,236 @@
+"""The HTTP requests the simulator makes to our server, as Twilio does: signed with the
+account's auth token, one call's requests strictly one after the other (in their planned
+order, which faults may change), different calls in parallel on a pool of senders."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import urlencode
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from twilio_sim.config import SimConfig, chance
+from twilio_sim.scheduler import Scheduler
+from twilio_sim.state import API_VERSION, TERMINAL_STATUSES, SimCall, rfc2822
+
+
+@dataclass
+class Delivery:
+    """One HTTP request the simulator makes to our server. ``log`` is its entry in the
+    call's ``callbacks`` list, filled in when it is sent."""
+
+    call: SimCall
+    kind: str  # "status", "recording" or "twiml"
+    url: str
+    method: str
+    params: dict
+    signature: str
+    due: float
+    log: dict
+
+
+def call_params(call: SimCall, status: str) -> dict:
+    """The parameters of every request about a call (Twilio's "request parameters")."""
+    params = {
+        "AccountSid": call.account_sid,
+        "ApiVersion": API_VERSION,
+        "CallSid": call.sid,
+        "CallStatus": status,
+        "Called": call.to,
+        "Caller": call.from_,
+        "Direction": "outbound-api",
+        "From": call.from_,
+        "To": call.to,
+    }
+    if call.answered_by:
+        params["AnsweredBy"] = call.answered_by
+    return params
+
+
+class Callbacks:
+    """Queues (with the configured faults), schedules and sends the requests. Every method
+    but the senders' runs on the scheduler thread, under the engine's lock."""
+
+    def __init__(self, *, lock: threading.RLock, scheduler: Scheduler, config: Callable[[], SimConfig]):
+        self._lock = lock
+        self._scheduler = scheduler
+        self._config = config
+        self._pending: dict[str, deque[Delivery]] = {}
+        self._sending: set[str] = set()
+        self._local = threading.local()
+        self._senders = ThreadPoolExecutor(max_workers=64, thread_name_prefix="twilio-sim-callback")
+
+    def is_idle(self) -> bool:
+        with self._lock:
+            return not self._pending and not self._sending
+
+    def shutdown(self) -> None:
+        self._senders.shutdown(wait=False, cancel_futures=True)
+
+    # --- what is sent -----------------------------------------------------------------------
+
+    def twiml_fetch(self, call: SimCall, now: float) -> None:
+        # Fetched before the answered callback goes out, as Twilio does; not subject to faults.
+        params = call_params(call, "in-progress")
+        self._enqueue(self._delivery(call, "twiml", "twiml", call.url, call.method, params, now))
+
+    def status(self, call: SimCall, event: str, now: float, *, final: bool) -> None:
+        params = call_params(call, event)
+        params.update(
+            {
+                "SequenceNumber": str(call.next_sequence),
+                "Timestamp": rfc2822(now),
+                "CallbackSource": "call-progress-events",
+            }
+        )
+        call.next_sequence += 1
+        if event in TERMINAL_STATUSES:
+            params["CallDuration"] = str(call.duration or 0)
+            params["Duration"] = str(-(-(call.duration or 0) // 60))
+        self._queue(
+            call,
+            kind="status",
+            event=event,
+            url=call.status_callback,
+            method=call.status_callback_method,
+            params=params,
+            due=now,
+            final=final,
+        )
+
+    def recording(self, call: SimCall, params: dict, now: float) -> None:
+        self._queue(
+            call,
+            kind="recording",
+            event="recording",
+            url=call.recording_status_callback,
+            method=call.recording_status_callback_method,
+            params=params,
+            due=now,
+            final=True,
+        )
+
+    # --- faults and order -------------------------------------------------------------------
+
+    def _delivery(self, call, kind, event, url, method, params, due, fault=None) -> Delivery:
+        if method == "GET":
+            separator = "&" if "?" in url else "?"
+            url = url + separator + urlencode(params)
+            signed_params = {}
+        else:
+            signed_params = params
+        signature = RequestValidator(self._config().auth_token).compute_signature(url, signed_params)
+        log = {
+            "kind": kind,
+            "event": event,
+            "sequence": int(params["SequenceNumber"]) if "SequenceNumber" in params else None,
+            "url": url,
+            "due_at": due,
+            "sent_at": None,
+            "http_status": None,
+            "error": None,
+            "fault": fault,
+        }
+        call.callbacks.append(log)
+        return Delivery(call, kind, url, method, params, signature, due, log)
+
+    def _queue(self, call, *, kind, event, url, method, params, due, final) -> None:
+        config = self._config()
+        faulty = config.callback_fault_events is None or event in config.callback_fault_events
+        if faulty and chance(config.callback_drop_rate, call.rng):
+            self._delivery(call, kind, event, url, method, params, due, fault="dropped")
+            # A dropped final callback still releases one held back before it.
+            if final and call.held is not None:
+                self._release_held(call, due)
+            return
+        fault = None
+        if faulty and chance(config.callback_delay_rate, call.rng):
+            due += config.callback_delay_seconds / config.time_scale
+            fault = "delayed"
+        reorder = faulty and not final and call.held is None and chance(config.callback_reorder_rate, call.rng)
+        if reorder:
+            fault = "reordered"
+        delivery = self._delivery(call, kind, event, url, method, params, due, fault=fault)
+        duplicate = None
+        if faulty and chance(config.callback_duplicate_rate, call.rng):
+            duplicate = Delivery(**{**delivery.__dict__, "log": {**delivery.log, "fault": "duplicate"}})
+            call.callbacks.append(duplicate.log)
+        if reorder:
+            # Held back until the call's next callback has been queued, then sent after it.
+            call.held = delivery
+            if duplicate is not None:
+                self._enqueue(duplicate)
+            return
+        self._enqueue(delivery)
+        if duplicate is not None:
+            self._enqueue(duplicate)
+        if call.held is not None:
+            self._release_held(call, delivery.due)
+
+    def _release_held(self, call: SimCall, due: float) -> None:
+        held, call.held = call.held, None
+        held.due = max(held.due, due)
+        held.log["due_at"] = held.due
+        self._enqueue(held)
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        call = delivery.call
+        # One call's callbacks leave in the order queued: a later one never overtakes a
+        # delayed one unless reordering put it first.
+        delivery.due = max(delivery.due, call.last_due)
+        delivery.log["due_at"] = delivery.due
+        call.last_due = delivery.due
+        self._scheduler.at(delivery.due, partial(self._hand_to_sender, delivery))
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _hand_to_sender(self, delivery: Delivery) -> None:
+        sid = delivery.call.sid
+        self._pending.setdefault(sid, deque()).append(delivery)
+        if sid not in self._sending:
+            self._sending.add(sid)
+            self._senders.submit(self._drain, sid)
+
+    def _drain(self, call_sid: str) -> None:
+        while True:
+            with self._lock:
+                queue = self._pending.get(call_sid)
+                if not queue:
+                    self._pending.pop(call_sid, None)
+                    self._sending.discard(call_sid)
+                    return
+                delivery = queue.popleft()
+            self._send(delivery)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _send(self, delivery: Delivery) -> None:
+        headers = {"X-Twilio-Signature": delivery.signature, "User-Agent": "TwilioProxy/1.1"}
+        timeout = self._config().callback_timeout_seconds
+        sent_at = time.time()
+        status = error = None
+        body = ""
+        try:
+            if delivery.method == "GET":
+                response = self._session().get(delivery.url, headers=headers, timeout=timeout)
+            else:
+                response = self._session().post(delivery.url, data=delivery.params, headers=headers, timeout=timeout)
+            status = response.status_code
+            body = response.text[:2000]
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            delivery.log.update(sent_at=sent_at, http_status=status, error=error)
+            if delivery.kind == "twiml":
+                delivery.call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body}

@@ -1,0 +1,248 @@
+"""The simulated telephony: call lifecycles and recordings.
+
+When a call is created its whole lifecycle is planned (outcome, when it rings, is answered,
+ends). The scheduler applies each state change at its time; the callbacks it produces go to
+``Callbacks``, which sends them as Twilio would.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from functools import partial
+
+from twilio_sim.callbacks import Callbacks
+from twilio_sim.config import SimConfig, chance, draw
+from twilio_sim.scheduler import Scheduler
+from twilio_sim.state import API_VERSION, TERMINAL_STATUSES, SimCall, SimRecording, rfc2822
+
+
+class SimEngine:
+    def __init__(self, config: SimConfig):
+        self._config = config
+        self._rng = random.Random(config.seed)
+        # One lock for the whole simulated state: the scheduler thread, the senders and the
+        # HTTP threads each see it as one consistent step.
+        self._lock = threading.RLock()
+        self._calls: dict[str, SimCall] = {}
+        self._recordings: dict[str, SimRecording] = {}
+        self._next_start = 0.0
+        self._stopped = threading.Event()
+        self._scheduler = Scheduler(self._lock, self._stopped)
+        self._callbacks = Callbacks(lock=self._lock, scheduler=self._scheduler, config=lambda: self._config)
+        self.base_url = ""
+
+    # --- configuration --------------------------------------------------------------------
+
+    @property
+    def config(self) -> SimConfig:
+        return self._config
+
+    def configure(self, **changes) -> SimConfig:
+        with self._lock:
+            new = self._config.with_changes(**changes)
+            if "seed" in changes:
+                self._rng = random.Random(new.seed)
+            self._config = new
+            return new
+
+    def start(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._scheduler.stop()
+        self._callbacks.shutdown()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        return self._stopped
+
+    def chance(self, rate: float) -> bool:
+        """A seeded draw for choices not tied to one call (e.g. a REST request's fault)."""
+        with self._lock:
+            return chance(rate, self._rng)
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def rate_limited(self, now: float) -> bool:
+        """In reject mode: would a call created now exceed the account's calls per second?"""
+        config = self._config
+        if config.calls_per_second is None or config.rate_limit_mode != "reject":
+            return False
+        with self._lock:
+            if now + 1e-6 < self._next_start:
+                return True
+            self._next_start = now + 1.0 / config.calls_per_second
+            return False
+
+    def create_call(self, **attributes) -> SimCall:
+        with self._lock:
+            config = self._config
+            now = time.time()
+            start = now
+            if config.calls_per_second is not None and config.rate_limit_mode == "queue":
+                # Twilio queues calls beyond the account's rate and dials them in turn.
+                start = max(now, self._next_start)
+                self._next_start = start + 1.0 / config.calls_per_second
+            sid = f"CA{uuid.uuid4().hex}"
+            rng = random.Random(self._rng.getrandbits(64))
+            outcome = config.outcomes_by_number.get(attributes["to"])
+            if outcome is None:
+                names = list(config.outcomes)
+                outcome = rng.choices(names, weights=[config.outcomes[n] for n in names])[0]
+            scale = config.time_scale
+            ring = draw(rng, config.ring_delay_seconds) / scale
+            answer_seconds = draw(rng, config.answer_delay_seconds)
+            answer = answer_seconds / scale
+            talk_seconds = draw(rng, config.talk_seconds)
+            if outcome == "completed" and answer_seconds > attributes["ring_timeout_seconds"]:
+                # Nobody picks up before the caller's ring timeout (the Timeout parameter).
+                outcome = "no-answer"
+            call = SimCall(
+                sid=sid,
+                rng=rng,
+                outcome=outcome,
+                talk_seconds=talk_seconds,
+                created_at=now,
+                updated_at=now,
+                last_due=now,
+                **attributes,
+            )
+            if outcome == "completed":
+                plan = [
+                    (0.0, "initiated"),
+                    (ring, "ringing"),
+                    (ring + answer, "in-progress"),
+                    (ring + answer + talk_seconds / scale, "completed"),
+                ]
+            elif outcome == "busy":
+                plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer, "busy")]
+            elif outcome == "no-answer":
+                plan = [(0.0, "initiated"), (ring, "ringing"), (ring + call.ring_timeout_seconds / scale, "no-answer")]
+            elif outcome == "failed":
+                plan = [(0.0, "initiated"), (ring, "failed")]
+            else:
+                plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer / 2, "canceled")]
+            self._calls[call.sid] = call
+            for offset, event in plan:
+                self._scheduler.at(start + offset, partial(self._transition, call, event))
+            return call
+
+    def call(self, sid: str) -> SimCall | None:
+        with self._lock:
+            return self._calls.get(sid)
+
+    def calls(self) -> list[SimCall]:
+        with self._lock:
+            return list(self._calls.values())
+
+    def calls_json(self) -> list[dict]:
+        with self._lock:
+            return [call.as_json() for call in self._calls.values()]
+
+    def recordings_json(self) -> list[dict]:
+        with self._lock:
+            return [recording.as_json() for recording in self._recordings.values()]
+
+    def reset(self) -> None:
+        """Forget finished calls and recordings (calls in progress carry on)."""
+        with self._lock:
+            for sid in [s for s, c in self._calls.items() if c.status in TERMINAL_STATUSES]:
+                call = self._calls.pop(sid)
+                if call.recording:
+                    self._recordings.pop(call.recording.sid, None)
+
+    def is_idle(self) -> bool:
+        with self._lock:
+            return (
+                self._scheduler.is_empty()
+                and self._callbacks.is_idle()
+                and all(c.status in TERMINAL_STATUSES and c.held is None for c in self._calls.values())
+            )
+
+    # --- recordings -----------------------------------------------------------------------
+
+    def recording_for_fetch(self, sid: str) -> SimRecording | None:
+        """The recording if its media may be served now; counts the fetch either way."""
+        with self._lock:
+            recording = self._recordings.get(sid)
+            if recording is None or recording.completed_at is None:
+                return None
+            recording.fetches += 1
+            config = self._config
+            if recording.missing or recording.fetches <= config.recording_unavailable_fetches:
+                return None
+            if time.time() < recording.completed_at + config.recording_unavailable_seconds:
+                return None
+            return recording
+
+    def recording(self, sid: str) -> SimRecording | None:
+        with self._lock:
+            return self._recordings.get(sid)
+
+    # --- lifecycle (on the scheduler thread) ----------------------------------------------
+
+    def _transition(self, call: SimCall, event: str) -> None:
+        now = time.time()
+        call.updated_at = now
+        if event == "initiated":
+            call.started_at = now
+        elif event == "ringing":
+            call.status = "ringing"
+        elif event == "in-progress":
+            call.status = "in-progress"
+            call.answered_at = now
+            if call.machine_detection:
+                call.answered_by = "machine_start" if chance(self._config.machine_rate, call.rng) else "human"
+            if call.url:
+                self._callbacks.twiml_fetch(call, now)
+        else:
+            call.status = event
+            call.ended_at = now
+            call.duration = round(call.talk_seconds) if event == "completed" else 0
+        if call.status_callback and (event in TERMINAL_STATUSES or _requested(call, event)):
+            expects_recording = call.record and event == "completed" and bool(call.recording_status_callback)
+            self._callbacks.status(call, event, now, final=event in TERMINAL_STATUSES and not expects_recording)
+        if event == "completed" and call.record:
+            recording = SimRecording(
+                sid=f"RE{uuid.uuid4().hex}",
+                call_sid=call.sid,
+                account_sid=call.account_sid,
+                duration=call.duration or 0,
+                created_at=now,
+                missing=chance(self._config.recording_missing_rate, call.rng),
+            )
+            call.recording = recording
+            self._recordings[recording.sid] = recording
+            due = now + self._config.recording_delay_seconds / self._config.time_scale
+            self._scheduler.at(due, partial(self._complete_recording, call))
+
+    def _complete_recording(self, call: SimCall) -> None:
+        now = time.time()
+        recording = call.recording
+        recording.completed_at = now
+        if not call.recording_status_callback:
+            return
+        params = {
+            "AccountSid": call.account_sid,
+            "CallSid": call.sid,
+            "RecordingSid": recording.sid,
+            "RecordingUrl": f"{self.base_url}/{API_VERSION}/Accounts/{call.account_sid}/Recordings/{recording.sid}",
+            "RecordingStatus": "completed",
+            "RecordingDuration": str(recording.duration),
+            "RecordingChannels": "1",
+            "RecordingSource": "OutboundAPI",
+            "RecordingStartTime": rfc2822(call.answered_at),
+            "ErrorCode": "0",
+        }
+        self._callbacks.recording(call, params, now)
+
+
+def _requested(call: SimCall, event: str) -> bool:
+    if event == "in-progress":
+        return "answered" in call.status_callback_events
+    return event in call.status_callback_events
