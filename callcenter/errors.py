@@ -37,8 +37,11 @@ class PayloadTooLarge(ApplicationError):
 
 
 class ServiceUnavailable(ApplicationError):
-    status_code = 500
-    code = "internal_error"
+    """Something we depend on (the database, the task queue) refused for now: trying again
+    later may work, so 503, not 500."""
+
+    status_code = 503
+    code = "service_unavailable"
     default_message = _("The server could not complete the request.")
 
 

@@ -274,11 +274,12 @@ LOGGING = {
 
 # --- Recordings -----------------------------------------------------------------------
 # A download run with no sign of life for RECORDING_JOB_TIMEOUT_MINUTES is stuck (above).
-# RECORDING_MAX_ATTEMPTS failed runs for one call end in a final error until staff force a
-# new try. Within one run a retryable failure is tried again after a growing delay,
-# RECORDING_DOWNLOAD_TRIES times in all; the longest delay stays well inside the timeout.
-RECORDING_MAX_ATTEMPTS = env_int("RECORDING_MAX_ATTEMPTS", 5)
-RECORDING_DOWNLOAD_TRIES = env_int("RECORDING_DOWNLOAD_TRIES", 4)
+# RECORDING_MAX_FAILED_RUNS failed download runs for one call end in a final error until
+# staff force a new one. Within one run a retryable failure is attempted again after a
+# growing delay, RECORDING_RUN_MAX_ATTEMPTS attempts in all (RecordingRun.attempts counts
+# them); the longest delay stays well inside the timeout.
+RECORDING_MAX_FAILED_RUNS = env_int("RECORDING_MAX_FAILED_RUNS", 5)
+RECORDING_RUN_MAX_ATTEMPTS = env_int("RECORDING_RUN_MAX_ATTEMPTS", 4)
 RECORDING_RETRY_BACKOFF_SECONDS = env_int("RECORDING_RETRY_BACKOFF_SECONDS", 15)
 RECORDING_RETRY_BACKOFF_MAX_SECONDS = env_int("RECORDING_RETRY_BACKOFF_MAX_SECONDS", 120)
 RECORDING_HEARTBEAT_SECONDS = float(os.environ.get("RECORDING_HEARTBEAT_SECONDS", "5"))

@@ -2,12 +2,16 @@
 
 The user's only membership, or the one named by the X-Business-Id header when the user
 belongs to several. No membership, a header naming a business the user is not a member of,
-or several memberships and no header: 403.
+or several memberships and no header: 403. Where a client cannot send headers (an <audio>
+element, a link), the `?business_id=` query parameter stands in for the header: views that
+accept it use BusinessFromQueryMixin, and links to them are built with `business_url`.
 """
 
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import PermissionDenied
@@ -16,6 +20,7 @@ from rest_framework.permissions import BasePermission
 from callcenter.models import Business, Membership
 
 BUSINESS_HEADER = "X-Business-Id"
+BUSINESS_QUERY_PARAMETER = "business_id"
 
 
 def business_for_user(*, user, business_id: str | None) -> Business:
@@ -52,8 +57,9 @@ def request_business(request) -> Business:
     if business is None:
         business = business_for_user(user=request.user, business_id=request.headers.get(BUSINESS_HEADER))
         request._callcenter_business = business
-        # Deactivated by ApiJsonErrorsMiddleware when the response leaves.
-        timezone.activate(business_zone(business))
+    # API times are shown in the business's zone (however the business was named);
+    # ApiJsonErrorsMiddleware deactivates it when the response leaves.
+    timezone.activate(business_zone(business))
     return business
 
 
@@ -89,3 +95,30 @@ class BusinessScopedMixin:
 
     def check_throttles(self, request):
         """Already done in check_permissions."""
+
+
+def business_from_query(*, user, business_id: str) -> Business:
+    """The business `?business_id=` names. Membership is checked as for the header;
+    superusers, who see every business in the admin, may name any."""
+    if user.is_superuser and business_id.isdigit():
+        business = Business.objects.filter(pk=int(business_id)).first()
+        if business is not None:
+            return business
+    return business_for_user(user=user, business_id=business_id)
+
+
+class BusinessFromQueryMixin(BusinessScopedMixin):
+    """For API views that media elements and links call: `?business_id=` names the
+    business when no X-Business-Id header does."""
+
+    def check_permissions(self, request):
+        business_id = request.query_params.get(BUSINESS_QUERY_PARAMETER)
+        if business_id and not request.headers.get(BUSINESS_HEADER) and request.user.is_authenticated:
+            request._callcenter_business = business_from_query(user=request.user, business_id=business_id)
+        super().check_permissions(request)
+
+
+def business_url(viewname: str, *, business_id: int, **kwargs) -> str:
+    """The path of `viewname` with the business in the query, for a page or element that
+    cannot send the X-Business-Id header."""
+    return f"{reverse(viewname, kwargs=kwargs)}?{urlencode({BUSINESS_QUERY_PARAMETER: business_id})}"

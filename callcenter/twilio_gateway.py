@@ -11,6 +11,7 @@ trying again later, ``PermanentTwilioError`` (invalid number, other 4xx) is not.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -24,8 +25,14 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+logger = logging.getLogger(__name__)
+
 TWILIO_API_DEFAULT_BASE_URL = "https://api.twilio.com"
 STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+# in-progress when recording starts; then completed, or absent when Twilio has no audio.
+RECORDING_STATUS_CALLBACK_EVENTS = ("in-progress", "completed", "absent")
+# Twilio's answer to an update of a call that has already ended.
+CALL_NOT_IN_PROGRESS_CODE = 21220
 RECORDING_FORMATS = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 RATE_LIMIT_CODE = 20429
 
@@ -214,20 +221,22 @@ def call_create(
     from_number: str | None = None,
     record: bool = False,
     recording_status_callback_url: str | None = None,
-    machine_detection: bool = False,
+    machine_detection: bool | str = False,
     ring_timeout_seconds: int = 30,
 ) -> CallInfo:
     """Start an outbound call. Twilio fetches ``twiml_url`` on answer and POSTs the status
-    events initiated, ringing, answered and completed to ``status_callback_url``."""
+    events initiated, ringing, answered and completed to ``status_callback_url``.
+    ``machine_detection``: True for Twilio's "Enable" (AnsweredBy human, machine_start, fax,
+    unknown), or the mode by name ("DetectMessageEnd": machine_end_beep / _silence / _other)."""
     options = {}
     if record:
         options["record"] = True
         if recording_status_callback_url:
             options["recording_status_callback"] = recording_status_callback_url
             options["recording_status_callback_method"] = "POST"
-            options["recording_status_callback_event"] = ["completed"]
+            options["recording_status_callback_event"] = list(RECORDING_STATUS_CALLBACK_EVENTS)
     if machine_detection:
-        options["machine_detection"] = "Enable"
+        options["machine_detection"] = machine_detection if isinstance(machine_detection, str) else "Enable"
     with _translated_errors():
         instance = _account().calls.create(
             to=to,
@@ -247,6 +256,43 @@ def call_fetch(*, call_sid: str) -> CallInfo:
     with _translated_errors():
         instance = _account().calls(call_sid).fetch()
     return _call_info(instance)
+
+
+def call_update(*, call_sid: str, status: str) -> CallInfo:
+    """End a call at Twilio. ``canceled`` ends a call still queued or ringing and leaves one
+    already answered alone; ``completed`` also hangs up a call in progress. A call that has
+    already ended raises PermanentTwilioError with code 21220."""
+    if status not in ("canceled", "completed"):
+        raise ValueError(f"a call can be updated to canceled or completed, not {status!r}")
+    with _translated_errors():
+        instance = _account().calls(call_sid).update(status=status)
+    return _call_info(instance)
+
+
+def call_cancel(*, call_sid: str) -> CallInfo | None:
+    """Cancel a call that has not been answered yet (a call in progress goes on). None when
+    it had already ended: there is nothing left to cancel."""
+    try:
+        return call_update(call_sid=call_sid, status="canceled")
+    except PermanentTwilioError as error:
+        if error.code == CALL_NOT_IN_PROGRESS_CODE:
+            return None
+        raise
+
+
+def calls_cancel(*, call_sids: list[str]) -> int:
+    """Cancel each call not yet answered; returns how many Twilio canceled. A failure is
+    logged, not raised: such a call still ends by itself (its ring timeout) and its final
+    callback is applied like any other."""
+    canceled = 0
+    for call_sid in call_sids:
+        try:
+            info = call_cancel(call_sid=call_sid)
+        except TwilioGatewayError as error:
+            logger.warning("Could not cancel call %s at Twilio: %s", call_sid, error)
+            continue
+        canceled += info is not None and info.status == "canceled"
+    return canceled
 
 
 def _aware(moment: datetime) -> datetime:

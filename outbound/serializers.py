@@ -2,9 +2,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from callcenter.serializer_fields import StrictIntegerField
+from callcenter.tenancy import business_url
 from leads.serializers import lead_ids_field
 from outbound.models import MAX_SLOTS, OutboundCallJob
-from recordings.links import recording_player_url
 
 
 class RunStartSerializer(serializers.Serializer):
@@ -89,5 +89,5 @@ def recording_player_path(call: OutboundCallJob) -> str | None:
     """The recording player of an answered call (the business in the URL: an <audio>
     element cannot send the X-Business-Id header)."""
     if call.call_sid and call.answered_at:
-        return recording_player_url(business_id=call.business_id, call_sid=call.call_sid)
+        return business_url("recordings:player", business_id=call.business_id, call_sid=call.call_sid)
     return None

@@ -5,8 +5,8 @@ from django.utils.translation import ngettext
 
 from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from callcenter.errors import ApplicationError
+from callcenter.tenancy import business_url
 from recordings import services
-from recordings.links import recording_player_url
 from recordings.models import Recording, RecordingRun
 
 
@@ -50,7 +50,7 @@ class RecordingAdmin(TenantScopedAdmin):
     def player(self, recording: Recording) -> str:
         return format_html(
             '<a href="{}" target="_blank">{}</a>',
-            recording_player_url(business_id=recording.business_id, call_sid=recording.call_sid),
+            business_url("recordings:player", business_id=recording.business_id, call_sid=recording.call_sid),
             _("Play"),
         )
 

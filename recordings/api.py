@@ -1,9 +1,6 @@
 """The recording endpoints: one service (recordings.services.recording_prepare) behind both."""
 
-from urllib.parse import urlencode
-
 from django.conf import settings
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -11,9 +8,8 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from callcenter.models import Business
 from callcenter.serializers import ErrorSerializer
-from callcenter.tenancy import BUSINESS_HEADER, BusinessScopedMixin, business_for_user
+from callcenter.tenancy import BUSINESS_HEADER, BUSINESS_QUERY_PARAMETER, BusinessFromQueryMixin, business_url
 from recordings import services
 from recordings.file_responses import recording_file_response
 from recordings.serializers import (
@@ -24,7 +20,7 @@ from recordings.serializers import (
 )
 
 BUSINESS_PARAMETER = OpenApiParameter(
-    "business_id",
+    BUSINESS_QUERY_PARAMETER,
     OpenApiTypes.INT,
     OpenApiParameter.QUERY,
     description=f"The business to act for, like the {BUSINESS_HEADER} header (an <audio> element cannot send headers).",
@@ -36,11 +32,13 @@ COMMON_ERRORS = {
     ),
     409: OpenApiResponse(
         RecordingUnavailableErrorSerializer,
-        description='`code: "recording_unavailable"`: RECORDING_MAX_ATTEMPTS downloads failed; no new job is started '
-        "until staff force a new try from the admin. Final: clients stop asking.",
+        description='`code: "recording_unavailable"`: RECORDING_MAX_FAILED_RUNS download runs failed '
+        "(`attempts` in the body); no new job is started until staff force a new try from the admin. "
+        "Final: clients stop asking.",
     ),
-    500: OpenApiResponse(
-        ErrorSerializer, description="A new download job could not be created; no active job is left behind."
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="A new download job could not be created or queued; no active job is left behind. Try again.",
     ),
 }
 PREPARING = OpenApiResponse(
@@ -60,19 +58,9 @@ class _IgnoreClientContentNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class RecordingApiMixin(BusinessScopedMixin):
+class RecordingApiMixin(BusinessFromQueryMixin):
+    # An <audio> element cannot send the X-Business-Id header: ?business_id= names it.
     content_negotiation_class = _IgnoreClientContentNegotiation
-
-    def check_permissions(self, request):
-        # ?business_id= stands in for the X-Business-Id header. Membership is checked as for
-        # the header; superusers (who see every business in the admin) may name any.
-        business_id = request.query_params.get("business_id")
-        if business_id and not request.headers.get(BUSINESS_HEADER) and request.user.is_authenticated:
-            business = None
-            if request.user.is_superuser and business_id.isdigit():
-                business = Business.objects.filter(pk=int(business_id)).first()
-            request._callcenter_business = business or business_for_user(user=request.user, business_id=business_id)
-        super().check_permissions(request)
 
 
 def _preparing_response(state: services.RecordingState) -> Response:
@@ -87,8 +75,7 @@ def _preparing_response(state: services.RecordingState) -> Response:
 
 
 def recording_file_url(recording) -> str:
-    path = reverse("recordings:file", kwargs={"call_sid": recording.call_sid})
-    return f"{path}?{urlencode({'business_id': recording.business_id})}"
+    return business_url("recordings:file", business_id=recording.business_id, call_sid=recording.call_sid)
 
 
 class RecordingFileApi(RecordingApiMixin, APIView):

@@ -6,8 +6,8 @@ Content-Length, SHA-256 recorded) and only then moved to its final name and reco
 A retryable failure (Twilio 5xx/429, timeouts, a dropped connection, a truncated body,
 and a 404 while Twilio is still processing the recording) is tried again later through a
 one-off django-q2 schedule, so no worker sleeps through the backoff; after
-RECORDING_DOWNLOAD_TRIES tries, or at once for a permanent failure, the run fails with a
-message saying why.
+RECORDING_RUN_MAX_ATTEMPTS attempts (RecordingRun.attempts), or at once for a permanent
+failure, the run fails with a message saying why.
 """
 
 import hashlib
@@ -209,20 +209,20 @@ def _fail(*, run: RecordingRun, message: str) -> str:
     return Status.FAILED
 
 
-def retry_delay_seconds(tries_made: int) -> int:
-    """Backoff before try number `tries_made + 1`: base, 2x base, 4x base ..., capped."""
-    delay = settings.RECORDING_RETRY_BACKOFF_SECONDS * (2 ** max(0, tries_made - 1))
+def retry_delay_seconds(attempts_made: int) -> int:
+    """Backoff before attempt number `attempts_made + 1`: base, 2x base, 4x base ..., capped."""
+    delay = settings.RECORDING_RETRY_BACKOFF_SECONDS * (2 ** max(0, attempts_made - 1))
     return int(min(delay, settings.RECORDING_RETRY_BACKOFF_MAX_SECONDS))
 
 
 def _retry_or_fail(*, run: RecordingRun, reason: str) -> str:
-    tries = RecordingRun.objects.values_list("attempts", flat=True).get(pk=run.pk)
-    if tries >= settings.RECORDING_DOWNLOAD_TRIES:
+    attempts = RecordingRun.objects.values_list("attempts", flat=True).get(pk=run.pk)
+    if attempts >= settings.RECORDING_RUN_MAX_ATTEMPTS:
         return _fail(
             run=run,
-            message=_("The download failed after %(tries)s tries: %(reason)s") % {"tries": tries, "reason": reason},
+            message=_("The download failed after %(tries)s tries: %(reason)s") % {"tries": attempts, "reason": reason},
         )
-    delay = retry_delay_seconds(tries)
+    delay = retry_delay_seconds(attempts)
     now = timezone.now()
     next_attempt_at = now + timedelta(seconds=delay)
     with transaction.atomic():
@@ -233,7 +233,7 @@ def _retry_or_fail(*, run: RecordingRun, reason: str) -> str:
             heartbeat_at=now,
             next_attempt_at=next_attempt_at,
             error_message=_("Try %(tries)s failed (%(reason)s); trying again in %(delay)s seconds.")
-            % {"tries": tries, "reason": reason, "delay": delay},
+            % {"tries": attempts, "reason": reason, "delay": delay},
         )
         if not requeued:
             return None
@@ -242,9 +242,9 @@ def _retry_or_fail(*, run: RecordingRun, reason: str) -> str:
                 schedule,
                 DOWNLOAD_TASK,
                 run.pk,
-                name=f"recording_download-{run.pk}-try-{tries + 1}",
+                name=f"recording_download-{run.pk}-try-{attempts + 1}",
                 next_run=next_attempt_at,
             )
         )
-    logger.info("Recording run %s: try %s failed (%s); next try in %ss", run.pk, tries, reason, delay)
+    logger.info("Recording run %s: attempt %s failed (%s); next in %ss", run.pk, attempts, reason, delay)
     return Status.QUEUED

@@ -23,7 +23,10 @@ class Recording(models.Model):
     content_type = models.CharField(_("content type"), max_length=100, blank=True)
     checksum_sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     downloaded_at = models.DateTimeField(_("downloaded at"), null=True, blank=True)
-    # Failed download runs before this moment no longer count against RECORDING_MAX_ATTEMPTS
+    # Twilio reported the recording absent (RecordingStatus=absent: no audio was kept, e.g.
+    # a call too short or silent): there is nothing to download, now or later.
+    absent_at = models.DateTimeField(_("reported absent at"), null=True, blank=True)
+    # Failed download runs before this moment no longer count against RECORDING_MAX_FAILED_RUNS
     # (set when staff force a new try).
     attempts_reset_at = models.DateTimeField(_("attempts reset at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -67,7 +70,8 @@ class RecordingRun(GuardedJob):
     recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="runs")
     call_sid = models.CharField(_("call SID"), max_length=64)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    # Download tries made by this run (a retryable failure is tried again with backoff).
+    # Download attempts made by this run, RECORDING_RUN_MAX_ATTEMPTS at most (a retryable
+    # failure is attempted again with backoff). Failed runs count against RECORDING_MAX_FAILED_RUNS.
     attempts = models.PositiveIntegerField(_("tries"), default=0)
     next_attempt_at = models.DateTimeField(_("next try at"), null=True, blank=True)
 

@@ -29,7 +29,7 @@ def recording_run_active(*, business: Business, call_sid: str) -> RecordingRun |
 
 
 def recording_runs_failed_count(*, recording: Recording) -> int:
-    """Failed runs that count against RECORDING_MAX_ATTEMPTS (those after a forced reset)."""
+    """Failed runs that count against RECORDING_MAX_FAILED_RUNS (those after a forced reset)."""
     runs = RecordingRun.objects.filter(recording=recording, status=RecordingRun.Status.FAILED)
     if recording.attempts_reset_at is not None:
         runs = runs.filter(created_at__gte=recording.attempts_reset_at)

@@ -19,7 +19,7 @@ from callcenter.errors import ApplicationError, ServiceUnavailable
 from callcenter.guarded_jobs import guarded_job_enqueue_on_commit, guarded_job_start, guarded_jobs_fail_stale
 from callcenter.models import Business
 from recordings import selectors
-from recordings.errors import RecordingUnavailable
+from recordings.errors import RecordingAbsent, RecordingUnavailable
 from recordings.models import Recording, RecordingRun
 
 logger = logging.getLogger(__name__)
@@ -44,11 +44,13 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
     """Ready recording, or the healthy active run downloading it (started or recovered
     here if needed).
 
-    Raises NotFound (no recording for this call in this business), RecordingUnavailable
-    (every allowed attempt failed) or ServiceUnavailable (a new run could not be created;
-    nothing active is left behind).
+    Raises NotFound (no recording for this call in this business), RecordingAbsent (Twilio
+    reported it absent), RecordingUnavailable (every allowed attempt failed) or
+    ServiceUnavailable (a new run could not be created; nothing active is left behind).
     """
     recording = selectors.recording_get(business=business, call_sid=call_sid)
+    if recording.absent_at is not None:
+        raise _absent(recording)
     if recording.is_ready and not recording.file.storage.exists(recording.file.name):
         recording = _recording_forget_missing_file(recording=recording)
     if recording.is_ready:
@@ -81,8 +83,11 @@ def recording_run_start(*, recording: Recording, created_by=None) -> RecordingRu
     successor fails, so an error never leaves an active run behind.
     """
 
+    if recording.absent_at is not None:
+        raise _absent(recording)
+
     def refuse_after_max_failed_runs() -> None:
-        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_ATTEMPTS:
+        if selectors.recording_runs_failed_count(recording=recording) >= settings.RECORDING_MAX_FAILED_RUNS:
             raise _unavailable(recording)
 
     try:
@@ -122,13 +127,17 @@ def _run_insert(*, recording: Recording, created_by=None) -> RecordingRun:
     )
 
 
+def _absent(recording: Recording) -> RecordingAbsent:
+    return RecordingAbsent(RecordingAbsent.default_message, extra={"call_sid": recording.call_sid})
+
+
 def _unavailable(recording: Recording) -> RecordingUnavailable:
     last = selectors.recording_run_last_failed(recording=recording)
     return RecordingUnavailable(
-        RecordingUnavailable.default_message % {"attempts": settings.RECORDING_MAX_ATTEMPTS},
+        RecordingUnavailable.default_message % {"attempts": settings.RECORDING_MAX_FAILED_RUNS},
         extra={
             "call_sid": recording.call_sid,
-            "attempts": settings.RECORDING_MAX_ATTEMPTS,
+            "attempts": settings.RECORDING_MAX_FAILED_RUNS,
             "last_error": last.error_message if last else "",
         },
     )
@@ -187,6 +196,10 @@ def recording_register(
             if recording.is_ready:
                 return recording, None
             changed = []
+            if recording.absent_at is not None:
+                # Completed after all: Twilio's latest word about the recording stands.
+                recording.absent_at = None
+                changed.append("absent_at")
             if recording.recording_sid != recording_sid:
                 recording.recording_sid = recording_sid
                 changed.append("recording_sid")
@@ -200,6 +213,33 @@ def recording_register(
         except RecordingUnavailable:
             return recording, None
     return recording, run
+
+
+def recording_mark_absent(*, business: Business, call_sid: str, recording_sid: str) -> Recording:
+    """Record that Twilio has no recording for this call (RecordingStatus=absent): clients
+    asking for it are told it does not exist, and no download is started or retried.
+
+    Idempotent. A recording already downloaded keeps its file (an absent report can only
+    come before a completed one; a late duplicate changes nothing).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        recording, created = Recording.objects.get_or_create(
+            business=business,
+            call_sid=call_sid,
+            defaults={"recording_sid": recording_sid, "absent_at": now, "duration_seconds": 0},
+        )
+        if created:
+            return recording
+        # Locked so a download finishing at this moment and this report don't both decide.
+        recording = Recording.objects.select_for_update().get(pk=recording.pk)
+        if recording.is_ready or recording.absent_at is not None:
+            return recording
+        recording.recording_sid = recording_sid
+        recording.absent_at = now
+        recording.save(update_fields=["recording_sid", "absent_at", "updated_at"])
+    logger.info("Recording %s of call %s reported absent", recording_sid, call_sid)
+    return recording
 
 
 def recording_download_force(*, recording: Recording, created_by=None) -> RecordingRun | None:

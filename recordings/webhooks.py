@@ -38,8 +38,11 @@ def recording_status_webhook(request: HttpRequest) -> HttpResponse:
     call_sid = form.cleaned_data["CallSid"]
     recording_sid = form.cleaned_data["RecordingSid"]
     recording_status = form.cleaned_data["RecordingStatus"] or "completed"
+    if recording_status == "absent":
+        services.recording_mark_absent(business=business, call_sid=call_sid, recording_sid=recording_sid)
+        return HttpResponse(status=204)
     if recording_status != "completed":
-        # in-progress: nothing to fetch yet; absent/failed: Twilio has no audio for us.
+        # in-progress: nothing to fetch yet; it is announced again once completed.
         logger.info("Recording %s of call %s is %s; nothing to download", recording_sid, call_sid, recording_status)
         return HttpResponse(status=204)
     try:

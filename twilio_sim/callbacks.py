@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlencode
 
+import phonenumbers
 import requests
 from twilio.request_validator import RequestValidator
 
@@ -36,9 +37,28 @@ class Delivery:
     log: dict
 
 
+def _country(number: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def _geography(call: SimCall) -> dict:
+    """Twilio's geographic parameters: the country of each number; city, state and postal
+    code are sent empty when Twilio does not know them, as for mobile numbers."""
+    params = {}
+    for prefix, number in (("From", call.from_), ("To", call.to), ("Caller", call.from_), ("Called", call.to)):
+        params.update(
+            {f"{prefix}Country": _country(number), f"{prefix}City": "", f"{prefix}State": "", f"{prefix}Zip": ""}
+        )
+    return params
+
+
 def call_params(call: SimCall, status: str) -> dict:
     """The parameters of every request about a call (Twilio's "request parameters")."""
     params = {
+        **_geography(call),
         "AccountSid": call.account_sid,
         "ApiVersion": API_VERSION,
         "CallSid": call.sid,
@@ -81,7 +101,7 @@ class Callbacks:
         params = call_params(call, "in-progress")
         self._enqueue(self._delivery(call, "twiml", "twiml", call.url, call.method, params, now))
 
-    def status(self, call: SimCall, event: str, now: float, *, final: bool) -> None:
+    def status(self, call: SimCall, event: str, now: float, *, final: bool, recording_url: str = "") -> None:
         params = call_params(call, event)
         params.update(
             {
@@ -94,6 +114,16 @@ class Callbacks:
         if event in TERMINAL_STATUSES:
             params["CallDuration"] = str(call.duration or 0)
             params["Duration"] = str(-(-(call.duration or 0) // 60))
+            params["SipResponseCode"] = str(call.sip_response_code)
+            if call.error_code:
+                params["ErrorCode"] = call.error_code
+                params["ErrorMessage"] = call.error_message
+            recording = call.recording
+            if event == "completed" and recording is not None and not recording.absent:
+                # Record=true: the completed callback names the call's recording.
+                params["RecordingUrl"] = recording_url
+                params["RecordingSid"] = recording.sid
+                params["RecordingDuration"] = str(recording.duration)
         self._queue(
             call,
             kind="status",
@@ -105,7 +135,7 @@ class Callbacks:
             final=final,
         )
 
-    def recording(self, call: SimCall, params: dict, now: float) -> None:
+    def recording(self, call: SimCall, params: dict, now: float, *, final: bool) -> None:
         self._queue(
             call,
             kind="recording",
@@ -114,7 +144,7 @@ class Callbacks:
             method=call.recording_status_callback_method,
             params=params,
             due=now,
-            final=True,
+            final=final,
         )
 
     # --- faults and order -------------------------------------------------------------------
@@ -130,6 +160,7 @@ class Callbacks:
         log = {
             "kind": kind,
             "event": event,
+            "method": method,
             "sequence": int(params["SequenceNumber"]) if "SequenceNumber" in params else None,
             "url": url,
             "due_at": due,

@@ -18,9 +18,42 @@ SIM_ACCOUNT_SID = "AC" + "5" * 32
 SIM_AUTH_TOKEN = "simulator-auth-token-0000000000000"  # noqa: S105 - a public, local-only token
 SIM_FROM_NUMBER = "+15005550006"
 
-CALL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+# How a dialed call ends by itself. "canceled" is not one: at Twilio only a REST update
+# (Status=canceled, or completed before the answer) cancels a call.
+CALL_OUTCOMES = ("completed", "busy", "no-answer", "failed")
+FINAL_STATUSES = (*CALL_OUTCOMES, "canceled")
 RATE_LIMIT_MODES = ("queue", "reject")
-CALLBACK_FAULT_EVENTS = ("initiated", "ringing", "in-progress", *CALL_OUTCOMES[1:], "completed", "recording")
+CALLBACK_FAULT_EVENTS = ("initiated", "ringing", "in-progress", *FINAL_STATUSES, "recording")
+# AnsweredBy values per MachineDetection mode, as Twilio's answering-machine detection reports them.
+ANSWERED_BY_VALUES = (
+    "human",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+    "unknown",
+)
+MACHINE_END_VALUES = ("machine_end_beep", "machine_end_silence", "machine_end_other")
+# SIP response code of each way a call ends (SipResponseCode); 200 is an answered call.
+DEFAULT_SIP_RESPONSE_CODES = {"completed": 200, "busy": 486, "no-answer": 487, "failed": 404, "canceled": 487}
+# Twilio's own error for a call that ended on a SIP error: 31000 + the SIP code, with the
+# SIP reason phrase (Twilio's errors 31404 "Not Found", 31486 "Busy Here", ...).
+SIP_REASON_PHRASES = {
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    480: "Temporarily Unavailable",
+    484: "Address Incomplete",
+    486: "Busy Here",
+    487: "Request Terminated",
+    500: "Server Internal Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+}
 
 # A duration is a number or an inclusive (low, high) range drawn uniformly per call.
 Duration = float | tuple[float, float]
@@ -55,8 +88,17 @@ class SimConfig:
     ring_delay_seconds: Duration = 1.0
     answer_delay_seconds: Duration = 3.0
     talk_seconds: Duration = 10.0
-    # Share of machine-detected answers that are machines (AnsweredBy=machine_start).
+    # Share of machine-detected answers that are machines (AnsweredBy=machine_start), when
+    # answered_by is not given.
     machine_rate: float = 0.0
+    # Weights of the AnsweredBy results of calls made with MachineDetection, e.g.
+    # {"human": 6, "machine_start": 1, "machine_end_beep": 1, "fax": 1, "unknown": 1}. Like
+    # Twilio, "Enable" reports machine_start for every machine and "DetectMessageEnd" one of
+    # machine_end_beep / _silence / _other (machine_start drawn there becomes machine_end_other).
+    answered_by: dict[str, float] | None = None
+    # SipResponseCode per final status (see DEFAULT_SIP_RESPONSE_CODES); failed, busy and
+    # no-answer callbacks also carry ErrorCode 31000 + the code and its ErrorMessage.
+    sip_response_codes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SIP_RESPONSE_CODES))
     # Well-formed numbers that still answer 400 / 21211 (Twilio's test number +15005550001 always does).
     invalid_numbers: frozenset[str] = frozenset()
 
@@ -95,8 +137,9 @@ class SimConfig:
     recording_unavailable_seconds: float = 0.0
     # Media is streamed at this many bytes per second (None: as fast as possible).
     recording_bytes_per_second: float | None = None
-    # Share of recordings whose media never becomes available (404 forever).
-    recording_missing_rate: float = 0.0
+    # Share of recordings Twilio ends up without (too short or silent): RecordingStatus=absent,
+    # the resource says "absent" and its media answers 404.
+    recording_absent_rate: float = 0.0
 
     def __post_init__(self):
         if self.time_scale <= 0:
@@ -109,6 +152,18 @@ class SimConfig:
         bad = {n: o for n, o in self.outcomes_by_number.items() if o not in CALL_OUTCOMES}
         if bad:
             raise ValueError(f"outcomes_by_number names unknown outcomes: {bad!r}")
+        if self.answered_by is not None:
+            unknown_results = set(self.answered_by) - set(ANSWERED_BY_VALUES)
+            weights = self.answered_by.values()
+            if unknown_results or any(w < 0 for w in weights) or sum(weights) <= 0:
+                raise ValueError(f"answered_by must weigh some of {ANSWERED_BY_VALUES}, got {self.answered_by!r}")
+        bad_sip = {
+            k: v
+            for k, v in self.sip_response_codes.items()
+            if k not in FINAL_STATUSES or not isinstance(v, int) or not 100 <= v <= 699
+        }
+        if bad_sip or set(self.sip_response_codes) != set(FINAL_STATUSES):
+            raise ValueError(f"sip_response_codes must give a SIP code (100-699) for each of {FINAL_STATUSES}")
         if self.rate_limit_mode not in RATE_LIMIT_MODES:
             raise ValueError(f"rate_limit_mode must be one of {RATE_LIMIT_MODES}")
         if self.calls_per_second is not None and self.calls_per_second <= 0:
@@ -122,7 +177,7 @@ class SimConfig:
             "callback_duplicate_rate",
             "callback_reorder_rate",
             "callback_delay_rate",
-            "recording_missing_rate",
+            "recording_absent_rate",
         ):
             _check_rate(name, getattr(self, name))
         for name in (
@@ -157,6 +212,9 @@ class SimConfig:
         for name in ("invalid_numbers", "callback_fault_events"):
             if changes.get(name) is not None:
                 changes[name] = frozenset(changes[name])
+        if changes.get("sip_response_codes") is not None:
+            # A partial map changes only the statuses it names.
+            changes["sip_response_codes"] = {**self.sip_response_codes, **changes["sip_response_codes"]}
         return dataclasses.replace(self, **changes)
 
     def as_json(self) -> dict:
@@ -166,6 +224,11 @@ class SimConfig:
             if data[name] is not None:
                 data[name] = sorted(data[name])
         return data
+
+
+def sip_error(sip_code: int) -> tuple[str, str]:
+    """(ErrorCode, ErrorMessage) Twilio reports for a call ended by ``sip_code``."""
+    return str(31000 + sip_code), SIP_REASON_PHRASES.get(sip_code, f"SIP {sip_code}")
 
 
 def chance(rate: float, rng: random.Random) -> bool:

@@ -14,7 +14,7 @@ import uuid
 from functools import partial
 
 from twilio_sim.callbacks import Callbacks
-from twilio_sim.config import SimConfig, chance, draw
+from twilio_sim.config import MACHINE_END_VALUES, SimConfig, chance, draw, sip_error
 from twilio_sim.scheduler import Scheduler
 from twilio_sim.state import API_VERSION, TERMINAL_STATUSES, SimCall, SimRecording, rfc2822
 
@@ -110,6 +110,7 @@ class SimEngine:
                 created_at=now,
                 updated_at=now,
                 last_due=now,
+                queue_time_ms=round((start - now) * 1000),
                 **attributes,
             )
             if outcome == "completed":
@@ -123,13 +124,30 @@ class SimEngine:
                 plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer, "busy")]
             elif outcome == "no-answer":
                 plan = [(0.0, "initiated"), (ring, "ringing"), (ring + call.ring_timeout_seconds / scale, "no-answer")]
-            elif outcome == "failed":
-                plan = [(0.0, "initiated"), (ring, "failed")]
             else:
-                plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer / 2, "canceled")]
+                plan = [(0.0, "initiated"), (ring, "failed")]
             self._calls[call.sid] = call
             for offset, event in plan:
                 self._scheduler.at(start + offset, partial(self._transition, call, event))
+            return call
+
+    def update_call(self, sid: str, status: str) -> SimCall | None:
+        """A REST update's ``Status``, as Twilio applies it: ``canceled`` ends a call not yet
+        answered and leaves one in progress alone; ``completed`` hangs up a call in progress
+        and cancels one not yet answered. Raises CallNotUpdatable for a call already ended."""
+        with self._lock:
+            call = self._calls.get(sid)
+            if call is None:
+                return None
+            if call.status in TERMINAL_STATUSES:
+                raise CallNotUpdatable(call)
+            if call.status == "in-progress":
+                if status == "completed":
+                    call.ended_by_api = True
+                    self._transition(call, "completed")
+            else:
+                call.ended_by_api = True
+                self._transition(call, "canceled")
             return call
 
     def call(self, sid: str) -> SimCall | None:
@@ -139,6 +157,15 @@ class SimEngine:
     def calls(self) -> list[SimCall]:
         with self._lock:
             return list(self._calls.values())
+
+    def call_json(self, sid: str) -> dict | None:
+        with self._lock:
+            call = self._calls.get(sid)
+            return call.as_json() if call else None
+
+    def recordings(self) -> list[SimRecording]:
+        with self._lock:
+            return list(self._recordings.values())
 
     def calls_json(self) -> list[dict]:
         with self._lock:
@@ -174,7 +201,7 @@ class SimEngine:
                 return None
             recording.fetches += 1
             config = self._config
-            if recording.missing or recording.fetches <= config.recording_unavailable_fetches:
+            if recording.absent or recording.fetches <= config.recording_unavailable_fetches:
                 return None
             if time.time() < recording.completed_at + config.recording_unavailable_seconds:
                 return None
@@ -184,9 +211,12 @@ class SimEngine:
         with self._lock:
             return self._recordings.get(sid)
 
-    # --- lifecycle (on the scheduler thread) ----------------------------------------------
+    # --- lifecycle (on the scheduler thread, or an update's HTTP thread, under the lock) --
 
     def _transition(self, call: SimCall, event: str) -> None:
+        if call.status in TERMINAL_STATUSES:
+            # Ended early by a REST update: the rest of its plan no longer happens.
+            return
         now = time.time()
         call.updated_at = now
         if event == "initiated":
@@ -197,52 +227,122 @@ class SimEngine:
             call.status = "in-progress"
             call.answered_at = now
             if call.machine_detection:
-                call.answered_by = "machine_start" if chance(self._config.machine_rate, call.rng) else "human"
+                call.answered_by = self._answered_by(call)
+            if call.record:
+                self._start_recording(call, now)
             if call.url:
                 self._callbacks.twiml_fetch(call, now)
         else:
-            call.status = event
-            call.ended_at = now
-            call.duration = round(call.talk_seconds) if event == "completed" else 0
+            self._end(call, event, now)
         if call.status_callback and (event in TERMINAL_STATUSES or _requested(call, event)):
-            expects_recording = call.record and event == "completed" and bool(call.recording_status_callback)
-            self._callbacks.status(call, event, now, final=event in TERMINAL_STATUSES and not expects_recording)
-        if event == "completed" and call.record:
-            recording = SimRecording(
-                sid=f"RE{uuid.uuid4().hex}",
-                call_sid=call.sid,
-                account_sid=call.account_sid,
-                duration=call.duration or 0,
-                created_at=now,
-                missing=chance(self._config.recording_missing_rate, call.rng),
-            )
-            call.recording = recording
-            self._recordings[recording.sid] = recording
+            final = event in TERMINAL_STATUSES and not _recording_follows(call)
+            recording_url = self.recording_url(call.recording) if call.recording else ""
+            self._callbacks.status(call, event, now, final=final, recording_url=recording_url)
+
+    def _answered_by(self, call: SimCall) -> str:
+        config = self._config
+        shares = config.answered_by
+        if shares is None:
+            shares = {"human": 1 - config.machine_rate, "machine_start": config.machine_rate}
+        names = [name for name, weight in shares.items() if weight > 0]
+        result = call.rng.choices(names, weights=[shares[n] for n in names])[0]
+        # Each mode reports machines its own way: at the start of the greeting, or at its end.
+        message_end = (call.machine_detection or "").lower() == "detectmessageend"
+        if message_end and result == "machine_start":
+            return "machine_end_other"
+        if not message_end and result in MACHINE_END_VALUES:
+            return "machine_start"
+        return result
+
+    def _end(self, call: SimCall, status: str, now: float) -> None:
+        call.status = status
+        call.ended_at = now
+        if status == "completed":
+            if call.ended_by_api:
+                # Hung up through the API: it lasted until now, in simulated seconds.
+                call.duration = round((now - call.answered_at) * self._config.time_scale)
+            else:
+                call.duration = round(call.talk_seconds)
+        else:
+            call.duration = 0
+        call.sip_response_code = self._config.sip_response_codes[status]
+        if status in ("busy", "no-answer", "failed"):
+            call.error_code, call.error_message = sip_error(call.sip_response_code)
+        recording = call.recording
+        if recording is not None:
+            recording.duration = call.duration or 0
+            recording.status = "processing"
+            recording.updated_at = now
             due = now + self._config.recording_delay_seconds / self._config.time_scale
             self._scheduler.at(due, partial(self._complete_recording, call))
+
+    def _start_recording(self, call: SimCall, now: float) -> None:
+        # Record=true records the call from the answer on, as one mono channel.
+        recording = SimRecording(
+            sid=f"RE{uuid.uuid4().hex}",
+            call_sid=call.sid,
+            account_sid=call.account_sid,
+            duration=0,
+            created_at=now,
+            updated_at=now,
+            absent=chance(self._config.recording_absent_rate, call.rng),
+        )
+        call.recording = recording
+        self._recordings[recording.sid] = recording
+        if call.recording_status_callback and "in-progress" in call.recording_status_callback_events:
+            self._callbacks.recording(call, self._recording_params(call, "in-progress"), now, final=False)
 
     def _complete_recording(self, call: SimCall) -> None:
         now = time.time()
         recording = call.recording
-        recording.completed_at = now
-        if not call.recording_status_callback:
-            return
+        recording.updated_at = now
+        if recording.absent:
+            recording.status = "absent"
+            recording.duration = 0
+        else:
+            recording.status = "completed"
+            recording.completed_at = now
+        if _recording_follows(call):
+            self._callbacks.recording(call, self._recording_params(call, recording.status), now, final=True)
+
+    def _recording_params(self, call: SimCall, status: str) -> dict:
+        recording = call.recording
         params = {
             "AccountSid": call.account_sid,
             "CallSid": call.sid,
             "RecordingSid": recording.sid,
-            "RecordingUrl": f"{self.base_url}/{API_VERSION}/Accounts/{call.account_sid}/Recordings/{recording.sid}",
-            "RecordingStatus": "completed",
-            "RecordingDuration": str(recording.duration),
+            "RecordingUrl": self.recording_url(recording),
+            "RecordingStatus": status,
             "RecordingChannels": "1",
             "RecordingSource": "OutboundAPI",
-            "RecordingStartTime": rfc2822(call.answered_at),
-            "ErrorCode": "0",
+            "RecordingStartTime": rfc2822(recording.created_at),
+            "RecordingTrack": "both",
         }
-        self._callbacks.recording(call, params, now)
+        if status in ("completed", "absent"):
+            params["RecordingDuration"] = str(recording.duration)
+            params["ErrorCode"] = "0"
+        return params
+
+    def recording_url(self, recording: SimRecording) -> str:
+        return f"{self.base_url}/{API_VERSION}/Accounts/{recording.account_sid}/Recordings/{recording.sid}"
+
+
+class CallNotUpdatable(Exception):
+    def __init__(self, call: SimCall):
+        super().__init__(call.sid)
+        self.call = call
 
 
 def _requested(call: SimCall, event: str) -> bool:
     if event == "in-progress":
         return "answered" in call.status_callback_events
     return event in call.status_callback_events
+
+
+def _recording_follows(call: SimCall) -> bool:
+    """Will a recording callback end this call's requests (after its final status)?"""
+    recording = call.recording
+    if recording is None or not call.recording_status_callback:
+        return False
+    final_event = "absent" if recording.absent else "completed"
+    return final_event in call.recording_status_callback_events

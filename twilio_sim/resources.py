@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from twilio_sim.state import API_VERSION, SimCall, rfc2822
+from twilio_sim.state import API_VERSION, SimCall, SimRecording, rfc2822
+
+TWILIO_API_ORIGIN = "https://api.twilio.com"
 
 
 def call_resource(call: SimCall) -> dict:
@@ -29,14 +31,75 @@ def call_resource(call: SimCall) -> dict:
         "phone_number_sid": None,
         "price": None,
         "price_unit": "USD",
-        "queue_time": "0",
+        "queue_time": str(call.queue_time_ms),
         "start_time": rfc2822(call.started_at),
         "status": call.status,
+        # SHAKEN/STIR attestation, reported on incoming calls only.
+        "stir_verstat": None,
         "to": call.to,
         "to_formatted": call.to,
         "trunk_sid": None,
         "uri": f"{uri}.json",
-        "subresource_uris": {"recordings": f"{uri}/Recordings.json", "events": f"{uri}/Events.json"},
+        "subresource_uris": {
+            "notifications": f"{uri}/Notifications.json",
+            "recordings": f"{uri}/Recordings.json",
+            "events": f"{uri}/Events.json",
+        },
+    }
+
+
+def recording_resource(recording: SimRecording, *, of_call: bool = False) -> dict:
+    """A recording as ``/Recordings/{sid}.json`` shows it, or with ``of_call`` as the call's
+    ``/Calls/{call}/Recordings/{sid}.json`` does (its own uri and the recorded track)."""
+    account_uri = f"/{API_VERSION}/Accounts/{recording.account_sid}"
+    uri = f"{account_uri}/Recordings/{recording.sid}"
+    finished = recording.status in ("completed", "absent")
+    resource = {
+        "account_sid": recording.account_sid,
+        "api_version": API_VERSION,
+        "call_sid": recording.call_sid,
+        "conference_sid": None,
+        "date_created": rfc2822(recording.created_at),
+        "date_updated": rfc2822(recording.updated_at or recording.created_at),
+        "start_time": rfc2822(recording.created_at),
+        # Twilio reports -1 until the recording has ended.
+        "duration": str(recording.duration) if finished else "-1",
+        "sid": recording.sid,
+        "price": None,
+        "price_unit": "USD",
+        "status": recording.status,
+        "channels": 1,
+        "source": "OutboundAPI",
+        "error_code": None,
+        "uri": f"{uri}.json",
+        "encryption_details": None,
+        "subresource_uris": {
+            "add_on_results": f"{uri}/AddOnResults.json",
+            "transcriptions": f"{uri}/Transcriptions.json",
+        },
+        "media_url": f"{TWILIO_API_ORIGIN}{uri}",
+    }
+    if of_call:
+        resource["uri"] = f"{account_uri}/Calls/{recording.call_sid}/Recordings/{recording.sid}.json"
+        resource["track"] = "both"
+        del resource["subresource_uris"], resource["media_url"]
+    return resource
+
+
+def call_event_resource(log: dict) -> dict:
+    """One request the simulator made for a call (the call's Events list)."""
+    return {
+        "request": {
+            "method": log["method"],
+            "url": log["url"],
+            "parameters": {},
+            "created": rfc2822(log["sent_at"] or log["due_at"]),
+        },
+        "response": {
+            "response_code": log["http_status"],
+            "content_type": None,
+            "request_duration": None,
+        },
     }
 
 

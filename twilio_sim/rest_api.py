@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from twilio_sim.engine import CallNotUpdatable
 from twilio_sim.errors import TwilioApiError, not_found
 from twilio_sim.media import send_media
-from twilio_sim.resources import call_resource, list_page
+from twilio_sim.resources import call_event_resource, call_resource, list_page, recording_resource
 from twilio_sim.state import API_VERSION, SimCall
 
 if TYPE_CHECKING:
@@ -26,11 +27,20 @@ CLIENT_ADDRESS = re.compile(r"^client:[A-Za-z0-9_.-]+$")
 MAGIC_INVALID_NUMBER = "+15005550001"
 MAGIC_UNREACHABLE_NUMBER = "+15005550002"
 
-CALLS = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Calls\.json$")
-CALL = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$")
-RECORDING = re.compile(
-    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE[0-9a-f]+)(?P<ext>\.[a-z0-9]+)?$"
+ACCOUNT = rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)"
+CALLS = re.compile(rf"{ACCOUNT}/Calls\.json$")
+CALL = re.compile(rf"{ACCOUNT}/Calls/(?P<sid>[^/]+)\.json$")
+CALL_RECORDINGS = re.compile(rf"{ACCOUNT}/Calls/(?P<call>[^/]+)/Recordings\.json$")
+CALL_RECORDING = re.compile(rf"{ACCOUNT}/Calls/(?P<call>[^/]+)/Recordings/(?P<sid>[^/]+)\.json$")
+CALL_EVENTS = re.compile(rf"{ACCOUNT}/Calls/(?P<call>[^/]+)/Events\.json$")
+CALL_NOTIFICATIONS = re.compile(rf"{ACCOUNT}/Calls/(?P<call>[^/]+)/Notifications\.json$")
+RECORDINGS = re.compile(rf"{ACCOUNT}/Recordings\.json$")
+RECORDING = re.compile(rf"{ACCOUNT}/Recordings/(?P<sid>RE[0-9a-f]+)(?P<ext>\.[a-z0-9]+)?$")
+RECORDING_SUBRESOURCES = re.compile(
+    rf"{ACCOUNT}/Recordings/(?P<sid>RE[0-9a-f]+)/(?P<kind>AddOnResults|Transcriptions)\.json$"
 )
+# Twilio's list keys of the sub-resources that are always empty here.
+EMPTY_LIST_KEYS = {"AddOnResults": "add_on_results", "Transcriptions": "transcriptions"}
 
 
 def handle_api(request: SimRequestHandler, method: str, path: str, query: dict, body: bytes) -> None:
@@ -44,7 +54,13 @@ def handle_api(request: SimRequestHandler, method: str, path: str, query: dict, 
         raise TwilioApiError(500, 20500, "An internal server error has occurred")
     for pattern, handlers in (
         (CALLS, {"GET": _calls_list, "POST": _calls_create}),
-        (CALL, {"GET": _call_fetch}),
+        (CALL, {"GET": _call_fetch, "POST": _call_update}),
+        (CALL_RECORDINGS, {"GET": _call_recordings_list}),
+        (CALL_RECORDING, {"GET": _call_recording_fetch}),
+        (CALL_EVENTS, {"GET": _call_events_list}),
+        (CALL_NOTIFICATIONS, {"GET": _call_notifications_list}),
+        (RECORDINGS, {"GET": _recordings_list}),
+        (RECORDING_SUBRESOURCES, {"GET": _recording_subresource_list}),
         (RECORDING, {"GET": _recording, "HEAD": _recording}),
     ):
         match = pattern.match(path)
@@ -115,9 +131,8 @@ def _calls_create(request: SimRequestHandler, match, query: dict, body: bytes) -
         raise TwilioApiError(400, 20001, "Timeout must be an integer")
     if not 1 <= ring_timeout <= 600:
         raise TwilioApiError(400, 20001, "Timeout must be between 1 and 600")
-    events = set()
-    for value in form.get("StatusCallbackEvent", []):
-        events.update(value.split())
+    events = _events(form, "StatusCallbackEvent")
+    recording_events = _events(form, "RecordingStatusCallbackEvent") or {"completed"}
     if engine.rate_limited(time.time()):
         raise TwilioApiError(429, 20429, "Too Many Requests")
     call = engine.create_call(
@@ -132,10 +147,39 @@ def _calls_create(request: SimRequestHandler, match, query: dict, body: bytes) -
         record=(param("Record", "false") or "").lower() == "true",
         recording_status_callback=param("RecordingStatusCallback"),
         recording_status_callback_method=(param("RecordingStatusCallbackMethod", "POST") or "POST").upper(),
+        recording_status_callback_events=frozenset(recording_events),
         machine_detection=param("MachineDetection"),
         ring_timeout_seconds=ring_timeout,
     )
     request.send_json(201, call_resource(call))
+
+
+def _events(form: dict, name: str) -> set[str]:
+    """An event list parameter: repeated, space-separated, or both, as Twilio accepts it."""
+    events = set()
+    for value in form.get(name, []):
+        events.update(value.replace(",", " ").split())
+    return events
+
+
+def _call_update(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    status = (form.get("Status") or [""])[0]
+    if status not in ("canceled", "completed"):
+        raise TwilioApiError(400, 20001, f"Status must be canceled or completed, got {status!r}")
+    call = _own_call(request, match, match["sid"])
+    try:
+        call = request.engine.update_call(call.sid, status)
+    except CallNotUpdatable:
+        raise TwilioApiError(400, 21220, "Call is not in-progress. Cannot redirect.")
+    request.send_json(200, call_resource(call))
+
+
+def _own_call(request: SimRequestHandler, match, sid: str) -> SimCall:
+    call = request.engine.call(sid)
+    if call is None or call.account_sid != match["account"]:
+        raise not_found(request.path)
+    return call
 
 
 def _call_fetch(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
@@ -206,7 +250,89 @@ def _calls_list(request: SimRequestHandler, match, query: dict, body: bytes) -> 
     )
 
 
-# --- recordings -------------------------------------------------------------------------
+# --- recordings and the call's other lists ---------------------------------------------
+
+
+def _send_page(request: SimRequestHandler, query: dict, *, key: str, base: str, items: list[dict]) -> None:
+    page, page_size = _paging(query)
+    request.send_json(
+        200,
+        list_page(
+            key=key,
+            base=base,
+            items=items[page * page_size : (page + 1) * page_size],
+            total=len(items),
+            page=page,
+            page_size=page_size,
+            filters={k: v[0] for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")},
+        ),
+    )
+
+
+def _account_base(match) -> str:
+    return f"/{API_VERSION}/Accounts/{match['account']}"
+
+
+def _recordings_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    recordings = [r for r in request.engine.recordings() if r.account_sid == match["account"]]
+    call_sid = (query.get("CallSid") or [""])[0]
+    if call_sid:
+        recordings = [r for r in recordings if r.call_sid == call_sid]
+    recordings.sort(key=lambda r: r.created_at, reverse=True)
+    _send_page(
+        request,
+        query,
+        key="recordings",
+        base=f"{_account_base(match)}/Recordings.json",
+        items=[recording_resource(r) for r in recordings],
+    )
+
+
+def _call_recordings_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    call = _own_call(request, match, match["call"])
+    recordings = [call.recording] if call.recording else []
+    _send_page(
+        request,
+        query,
+        key="recordings",
+        base=f"{_account_base(match)}/Calls/{call.sid}/Recordings.json",
+        items=[recording_resource(r, of_call=True) for r in recordings],
+    )
+
+
+def _call_recording_fetch(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    call = _own_call(request, match, match["call"])
+    if call.recording is None or call.recording.sid != match["sid"]:
+        raise not_found(request.path)
+    request.send_json(200, recording_resource(call.recording, of_call=True))
+
+
+def _call_events_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    call = _own_call(request, match, match["call"])
+    sent = [log for log in request.engine.call_json(call.sid)["callbacks"] if log["sent_at"] is not None]
+    _send_page(
+        request,
+        query,
+        key="events",
+        base=f"{_account_base(match)}/Calls/{call.sid}/Events.json",
+        items=[call_event_resource(log) for log in sent],
+    )
+
+
+def _call_notifications_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    # The simulator's calls raise no warnings or errors of the kind Twilio notifies.
+    call = _own_call(request, match, match["call"])
+    base = f"{_account_base(match)}/Calls/{call.sid}/Notifications.json"
+    _send_page(request, query, key="notifications", base=base, items=[])
+
+
+def _recording_subresource_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
+    recording = request.engine.recording(match["sid"])
+    if recording is None or recording.account_sid != match["account"]:
+        raise not_found(request.path)
+    kind = match["kind"]
+    base = f"{_account_base(match)}/Recordings/{recording.sid}/{kind}.json"
+    _send_page(request, query, key=EMPTY_LIST_KEYS[kind], base=base, items=[])
 
 
 def _recording(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
@@ -218,8 +344,7 @@ def _recording(request: SimRequestHandler, match, query: dict, body: bytes) -> N
         recording = engine.recording(match["sid"])
         if recording is None or recording.account_sid != match["account"]:
             raise not_found(request.path)
-        status = "completed" if recording.completed_at else "processing"
-        request.send_json(200, {**recording.as_json(), "status": status})
+        request.send_json(200, recording_resource(recording))
         return
     recording = engine.recording_for_fetch(match["sid"])
     if recording is None or recording.account_sid != match["account"]:

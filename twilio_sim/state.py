@@ -26,8 +26,12 @@ class SimRecording:
     account_sid: str
     duration: int
     created_at: float
+    # Twilio's recording status: in-progress while the call talks, processing after it, then
+    # completed, or absent when Twilio ends up without audio (media answers 404).
+    status: str = "in-progress"
+    absent: bool = False
     completed_at: float | None = None
-    missing: bool = False
+    updated_at: float | None = None
     fetches: int = 0
 
     def as_json(self) -> dict:
@@ -35,9 +39,10 @@ class SimRecording:
             "sid": self.sid,
             "call_sid": self.call_sid,
             "duration": self.duration,
+            "status": self.status,
             "created_at": self.created_at,
             "completed_at": self.completed_at,
-            "missing": self.missing,
+            "absent": self.absent,
             "fetches": self.fetches,
         }
 
@@ -56,6 +61,7 @@ class SimCall:
     record: bool
     recording_status_callback: str | None
     recording_status_callback_method: str
+    recording_status_callback_events: frozenset[str]
     machine_detection: str | None
     ring_timeout_seconds: int
     outcome: str
@@ -70,6 +76,14 @@ class SimCall:
     updated_at: float | None = None
     duration: int | None = None
     answered_by: str | None = None
+    # Milliseconds the call waited behind the account's calls-per-second limit (queue_time).
+    queue_time_ms: int = 0
+    # How it ended: SipResponseCode, and Twilio's ErrorCode / ErrorMessage for SIP errors.
+    sip_response_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    # Set by a REST update that ended the call (canceled before the answer, hung up after).
+    ended_by_api: bool = False
     next_sequence: int = 0
     last_due: float = 0.0
     held: Delivery | None = None
@@ -90,6 +104,10 @@ class SimCall:
             "ended_at": self.ended_at,
             "duration": self.duration,
             "answered_by": self.answered_by,
+            "queue_time_ms": self.queue_time_ms,
+            "sip_response_code": self.sip_response_code,
+            "error_code": self.error_code,
+            "ended_by_api": self.ended_by_api,
             "url": self.url,
             "status_callback": self.status_callback,
             "status_callback_events": sorted(self.status_callback_events),

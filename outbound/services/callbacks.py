@@ -45,8 +45,17 @@ def call_report_from_callback(params) -> CallReport:
         answered_by=(params.get("AnsweredBy") or "").strip().lower(),
         duration=_int_or_none(params.get("CallDuration")),
         error_code=(params.get("ErrorCode") or params.get("SipResponseCode") or "").strip(),
-        error_message=(params.get("ErrorMessage") or "").strip(),
+        error_message=_error_message(params),
     )
+
+
+def _error_message(params) -> str:
+    """Twilio's ErrorMessage, naming the SIP response that ended an unanswered call."""
+    message = (params.get("ErrorMessage") or "").strip()
+    sip_code = (params.get("SipResponseCode") or "").strip()
+    if sip_code and (params.get("CallStatus") or "").strip().lower() in ("busy", "no-answer", "failed"):
+        return f"{message} (SIP {sip_code})" if message else f"SIP {sip_code}"
+    return message
 
 
 def _int_or_none(value) -> int | None:

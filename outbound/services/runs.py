@@ -5,12 +5,14 @@ takes, so a fill never sees a half-made decision.
 """
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from callcenter import twilio_gateway
 from callcenter.errors import ApplicationError, Conflict, NotFound
 from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
@@ -142,7 +144,9 @@ def outbound_run_resume(*, business: Business, run_id: int) -> OutboundCallRun:
 
 
 def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
-    """Queued calls are canceled now; calls in progress finish, then the run ends canceled."""
+    """Queued calls are canceled now, and calls still ringing are canceled at Twilio once
+    this commits; calls already answered finish, then the run ends canceled. Twilio's
+    callbacks for the canceled calls end them by the usual forward-only rules."""
     with transaction.atomic():
         run = _locked_run(business=business, run_id=run_id)
         if not run.is_active or run.cancel_requested_at:
@@ -151,6 +155,13 @@ def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
         run.cancel_requested_at = now
         run.save(update_fields=["cancel_requested_at"])
         calls_queued_cancel(run_id=run.pk, now=now)
+        ringing = list(
+            OutboundCallJob.objects.filter(run=run, status=CallStatus.DIALING, call_sid__isnull=False).values_list(
+                "call_sid", flat=True
+            )
+        )
+        if ringing:
+            transaction.on_commit(partial(twilio_gateway.calls_cancel, call_sids=ringing))
         if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
             run = run_finish(run_id=run.pk, status=RunStatus.CANCELED, message=_("Canceled on request."))
     return run

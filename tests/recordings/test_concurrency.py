@@ -73,7 +73,7 @@ def test_concurrent_first_requests_create_exactly_one_job():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_queue_down_answers_500_and_leaves_no_active_job(monkeypatch):
+def test_task_queue_down_answers_503_and_leaves_no_active_job(monkeypatch):
     business = BusinessFactory()
     user = MembershipFactory(business=business).user
     recording = recording_create(business=business)
@@ -87,8 +87,8 @@ def test_task_queue_down_answers_500_and_leaves_no_active_job(monkeypatch):
     client.force_authenticate(user)
     response = client.get(f"/api/recordings/file/{recording.call_sid}", HTTP_ACCEPT_LANGUAGE="en")
 
-    assert response.status_code == 500
-    assert response.json()["code"] == "internal_error"
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
     assert "task queue is unavailable" in response.json()["error"]
     assert not RecordingRun.objects.filter(status__in=RecordingRun.ACTIVE_STATUSES).exists()
     stuck.refresh_from_db()

@@ -124,11 +124,12 @@ def test_not_yet_available_is_retried_with_backoff_then_succeeds(
     assert recording.is_ready and recording.size_bytes == len(sim_media(twilio_sim, recording_sid))
 
 
-@pytest.mark.twilio_sim(recording_missing_rate=1.0)
+# Twilio answers 404 while it processes a recording; this one takes longer than every try.
+@pytest.mark.twilio_sim(recording_unavailable_fetches=100)
 def test_a_recording_that_never_comes_fails_after_the_cap(
     execute, business, media_root, twilio_sim, sim_recorded_call, settings
 ):
-    settings.RECORDING_DOWNLOAD_TRIES = 3
+    settings.RECORDING_RUN_MAX_ATTEMPTS = 3
     call_sid, recording_sid = sim_recorded_call
     recording = recording_create(business=business, call_sid=call_sid, recording_sid=recording_sid)
     run = start_run(recording)

@@ -160,7 +160,7 @@ def test_a_recording_that_never_comes_stops_after_twelve_tries_with_a_visible_er
 
 @pytest.mark.django_db(transaction=True)
 def test_the_final_error_is_shown_at_once(chromium, live_server, settings, fast_player):
-    settings.RECORDING_MAX_ATTEMPTS = 2
+    settings.RECORDING_MAX_FAILED_RUNS = 2
     business = BusinessFactory()
     user = MembershipFactory(business=business).user
     recording = recording_create(business=business)

@@ -96,7 +96,7 @@ def test_hebrew_is_the_default_language_of_the_stuck_message(api, recording):
 
 
 @pytest.mark.parametrize("old_status", ["queued", "running"])
-def test_failure_to_create_the_new_job_is_500_and_leaves_no_active_job(api, recording, monkeypatch, old_status):
+def test_failure_to_create_the_new_job_is_503_and_leaves_no_active_job(api, recording, monkeypatch, old_status):
     stuck = run_create(recording=recording, status=old_status, minutes_old=6)
 
     real_insert, inserts = services._run_insert, []
@@ -110,9 +110,9 @@ def test_failure_to_create_the_new_job_is_500_and_leaves_no_active_job(api, reco
     monkeypatch.setattr(services, "_run_insert", insert_fails_once_the_stuck_job_is_failed)
     response = api.get(f"/api/recordings/file/{recording.call_sid}", HTTP_ACCEPT_LANGUAGE="en")
 
-    assert response.status_code == 500
+    assert response.status_code == 503
     body = response.json()
-    assert body["code"] == "internal_error"
+    assert body["code"] == "service_unavailable"
     assert "Could not start downloading the recording" in body["error"]
     assert "No space left on device" in body["error"]
     assert len(inserts) == 2
@@ -122,7 +122,7 @@ def test_failure_to_create_the_new_job_is_500_and_leaves_no_active_job(api, reco
 
 
 def test_after_max_failed_attempts_a_final_error_and_no_new_job(api, recording, settings):
-    settings.RECORDING_MAX_ATTEMPTS = 3
+    settings.RECORDING_MAX_FAILED_RUNS = 3
     for _ in range(3):
         run_create(recording=recording, status="failed", minutes_old=1, error_message="Twilio refused")
 
@@ -138,7 +138,7 @@ def test_after_max_failed_attempts_a_final_error_and_no_new_job(api, recording, 
 
 
 def test_a_stuck_job_that_is_the_last_allowed_attempt_ends_in_the_final_error(api, recording, settings):
-    settings.RECORDING_MAX_ATTEMPTS = 2
+    settings.RECORDING_MAX_FAILED_RUNS = 2
     run_create(recording=recording, status="failed", minutes_old=10)
     stuck = run_create(recording=recording, status="running", minutes_old=6)
 
@@ -151,7 +151,7 @@ def test_a_stuck_job_that_is_the_last_allowed_attempt_ends_in_the_final_error(ap
 
 
 def test_staff_force_resets_the_attempts_and_starts_a_job(recording, settings, admin_client):
-    settings.RECORDING_MAX_ATTEMPTS = 1
+    settings.RECORDING_MAX_FAILED_RUNS = 1
     run_create(recording=recording, status="failed", minutes_old=1)
     response = admin_client.post(
         "/admin/recordings/recording/", {"action": "force_download", "_selected_action": [recording.pk]}

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import requests
 
 from callcenter import twilio_gateway
 from callcenter.twilio_gateway import PermanentTwilioError
@@ -124,7 +125,9 @@ def test_server_error_rate_fails_a_share_of_requests(twilio_sim, twilio_callback
 
 def _recorded_call(sim, receiver):
     info = _create(receiver, record=True)
-    [callback] = receiver.wait_for(1, "/recording/")
+    # in-progress when the call is answered, then completed (or absent) after it.
+    started, callback = receiver.wait_for(2, "/recording/")
+    assert started.params["RecordingStatus"] == "in-progress"
     assert sim.wait_idle()
     return info, callback
 
@@ -157,11 +160,21 @@ def test_recording_answers_404_for_a_while_then_200(twilio_sim, twilio_callback_
         assert media.content_type == "audio/mpeg"
 
 
-@pytest.mark.twilio_sim(recording_missing_rate=1.0)
-def test_missing_recording_never_becomes_available(twilio_sim, twilio_callback_receiver):
-    _, callback = _recorded_call(twilio_sim, twilio_callback_receiver)
+@pytest.mark.twilio_sim(recording_absent_rate=1.0)
+def test_absent_recording_is_reported_absent_and_never_becomes_available(twilio_sim, twilio_callback_receiver):
+    info, callback = _recorded_call(twilio_sim, twilio_callback_receiver)
 
-    assert callback.params["RecordingStatus"] == "completed"
+    assert callback.params["RecordingStatus"] == "absent"
+    assert callback.params["RecordingDuration"] == "0"
+    [completed] = [c for c in twilio_callback_receiver.requests("/status/") if c.params["CallStatus"] == "completed"]
+    assert "RecordingSid" not in completed.params  # no recording to name
+    resource = requests.get(
+        f"{twilio_sim.base_url}/2010-04-01/Accounts/{twilio_sim.config.account_sid}/Recordings/"
+        f"{callback.params['RecordingSid']}.json",
+        auth=(twilio_sim.config.account_sid, twilio_sim.config.auth_token),
+        timeout=5,
+    ).json()
+    assert resource["status"] == "absent" and resource["call_sid"] == info.sid
     for _ in range(3):
         with (
             pytest.raises(PermanentTwilioError),

@@ -1,8 +1,11 @@
 """The real twilio client against the simulator: calls, their signed callbacks, timelines."""
 
+import time
+
 import pytest
 
 from callcenter import twilio_gateway
+from callcenter.twilio_gateway import PermanentTwilioError
 from twilio_sim import max_overlap
 
 LEAD_NUMBER = "+972501234567"
@@ -77,18 +80,72 @@ def test_unanswered_outcomes_end_with_their_status(twilio_sim, twilio_callback_r
     assert twilio_callback_receiver.requests("/twiml") == []
 
 
-def test_failed_and_canceled_calls_report_their_own_events(twilio_sim, twilio_callback_receiver):
-    twilio_sim.configure(outcomes_by_number={"+972500000003": "failed", "+972500000004": "canceled"})
-    _create(twilio_callback_receiver, to="+972500000003", tag="failed")
-    _create(twilio_callback_receiver, to="+972500000004", tag="canceled")
+def test_failed_calls_report_their_own_events_with_sip_and_error_codes(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(
+        outcomes_by_number={"+972500000003": "failed", "+972500000005": "busy", "+972500000006": "no-answer"},
+        sip_response_codes={"failed": 503},
+    )
+    for number, tag in (("+972500000003", "failed"), ("+972500000005", "busy"), ("+972500000006", "noanswer")):
+        _create(twilio_callback_receiver, to=number, tag=tag)
 
     assert twilio_sim.wait_idle()
 
     failed = twilio_callback_receiver.requests("/status/failed")
-    canceled = twilio_callback_receiver.requests("/status/canceled")
     assert [c.params["CallStatus"] for c in failed] == ["initiated", "failed"]
-    assert [c.params["CallStatus"] for c in canceled] == ["initiated", "ringing", "canceled"]
     assert failed[-1].params["CallDuration"] == "0"
+    finals = {
+        tag: twilio_callback_receiver.requests(f"/status/{tag}")[-1].params for tag in ("failed", "busy", "noanswer")
+    }
+    assert {tag: p["SipResponseCode"] for tag, p in finals.items()} == {
+        "failed": "503",
+        "busy": "486",
+        "noanswer": "487",
+    }
+    assert {tag: p["ErrorCode"] for tag, p in finals.items()} == {
+        "failed": "31503",
+        "busy": "31486",
+        "noanswer": "31487",
+    }
+    assert finals["busy"]["ErrorMessage"] == "Busy Here"
+
+
+def test_no_call_cancels_itself(twilio_sim):
+    with pytest.raises(ValueError, match="outcomes"):
+        twilio_sim.configure(outcomes={"canceled": 1})
+
+
+@pytest.mark.twilio_sim(time_scale=10)
+def test_cancel_ends_a_ringing_call_canceled(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(ring_delay_seconds=0, answer_delay_seconds=20, talk_seconds=60)
+    ringing = _create(twilio_callback_receiver, to="+972500000007", tag="ringing")
+    assert twilio_sim.wait_for(lambda: twilio_sim.call(ringing.sid)["status"] == "ringing")
+
+    canceled = twilio_gateway.call_update(call_sid=ringing.sid, status="canceled")
+
+    assert canceled.status == "canceled"
+    assert twilio_sim.wait_for(lambda: len(twilio_callback_receiver.requests("/status/ringing")) == 3)
+    statuses = [c.params["CallStatus"] for c in twilio_callback_receiver.requests("/status/ringing")]
+    assert statuses == ["initiated", "ringing", "canceled"]
+    time.sleep(2.1)  # past its planned answer (20 s at 10x): the rest of its plan no longer runs
+    assert twilio_sim.call(ringing.sid)["status"] == "canceled" and twilio_sim.call(ringing.sid)["ended_by_api"]
+    assert twilio_gateway.call_cancel(call_sid=ringing.sid) is None  # already ended: nothing to cancel
+
+
+def test_completed_hangs_up_a_call_in_progress(twilio_sim, twilio_callback_receiver):
+    twilio_sim.configure(ring_delay_seconds=0, answer_delay_seconds=0, talk_seconds=600)
+    info = _create(twilio_callback_receiver, to="+972500000008", tag="talking")
+    assert twilio_sim.wait_for(lambda: twilio_sim.call(info.sid)["status"] == "in-progress")
+
+    assert twilio_gateway.call_update(call_sid=info.sid, status="canceled").status == "in-progress"
+    hung_up = twilio_gateway.call_update(call_sid=info.sid, status="completed")
+
+    assert hung_up.status == "completed" and hung_up.duration < 600
+    assert twilio_sim.wait_idle()
+    final = twilio_callback_receiver.requests("/status/talking")[-1].params
+    assert final["CallStatus"] == "completed" and final["SipResponseCode"] == "200"
+    with pytest.raises(PermanentTwilioError) as caught:
+        twilio_gateway.call_update(call_sid=info.sid, status="completed")
+    assert caught.value.code == 21220
 
 
 @pytest.mark.twilio_sim(machine_rate=1.0)

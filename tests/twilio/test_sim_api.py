@@ -126,7 +126,7 @@ def _recording_sid(sim, receiver, **config):
         record=True,
         recording_status_callback_url=receiver.url("/recording"),
     )
-    [callback] = receiver.wait_for(1, "/recording")
+    _, callback = receiver.wait_for(2, "/recording")  # in-progress, then completed
     assert sim.wait_idle()
     return callback
 
