@@ -8,8 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
-from django_filters.rest_framework import FilterSet
 
+from callcenter.filtering import StrictFilterSet
 from leads.models import Lead
 from leads.phones import phone_normalize_or_none, phone_search_digits
 
@@ -74,7 +74,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
-class LeadFilter(FilterSet):
+class LeadFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Lead.Status.choices, label=_("status"))
     do_not_call = StrictBooleanFilter(label=_("do not call"))
     lead_import = django_filters.NumberFilter(field_name="lead_import_id", label=_("import"))

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callcenter.filtering import StrictFilterSet
 from callcenter.serializers import ActiveJobErrorSerializer, ErrorSerializer, ValidationErrorSerializer
 from callcenter.tenancy import BusinessScopedMixin, business_zone
 from outbound import selectors, services
@@ -83,7 +84,7 @@ class RunCancelApi(_RunControlApi):
     control = staticmethod(services.outbound_run_cancel)
 
 
-class CallFilter(django_filters.FilterSet):
+class CallFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=OutboundCallJob.Status.choices)
     outcome = django_filters.MultipleChoiceFilter(choices=OutboundCallJob.Outcome.choices)
 

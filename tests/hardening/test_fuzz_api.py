@@ -17,7 +17,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from tests.hardening.fuzz_world import fuzz_world_create
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "15")
+MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "10")
 SEED = os.environ.get("FUZZ_SEED", "20261130")
 
 
