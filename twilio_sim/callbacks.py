@@ -28,7 +28,7 @@ class Delivery:
     call's ``callbacks`` list, filled in when it is sent."""
 
     call: SimCall
-    kind: str  # "status", "recording" or "twiml"
+    kind: str  # "status", "recording", "twiml" or "gather"
     url: str
     method: str
     params: dict
@@ -78,8 +78,16 @@ class Callbacks:
     """Queues (with the configured faults), schedules and sends the requests. Every method
     but the senders' runs on the scheduler thread, under the engine's lock."""
 
-    def __init__(self, *, lock: threading.RLock, scheduler: Scheduler, config: Callable[[], SimConfig]):
+    def __init__(
+        self,
+        *,
+        lock: threading.RLock,
+        scheduler: Scheduler,
+        config: Callable[[], SimConfig],
+        on_twiml: Callable[[SimCall, str], None],
+    ):
         self._lock = lock
+        self._on_twiml = on_twiml
         self._scheduler = scheduler
         self._config = config
         self._pending: dict[str, deque[Delivery]] = {}
@@ -100,6 +108,11 @@ class Callbacks:
         # Fetched before the answered callback goes out, as Twilio does; not subject to faults.
         params = call_params(call, "in-progress")
         self._enqueue(self._delivery(call, "twiml", "twiml", call.url, call.method, params, now))
+
+    def gather(self, call: SimCall, *, url: str, method: str, params: dict, now: float) -> None:
+        # The Gather's action with the pressed digits: part of the call flow, like the TwiML
+        # fetch, so not subject to callback faults.
+        self._enqueue(self._delivery(call, "gather", "gather", url, method, params, now))
 
     def status(self, call: SimCall, event: str, now: float, *, final: bool, recording_url: str = "") -> None:
         params = call_params(call, event)
@@ -258,10 +271,13 @@ class Callbacks:
             else:
                 response = self._session().post(delivery.url, data=delivery.params, headers=headers, timeout=timeout)
             status = response.status_code
-            body = response.text[:2000]
+            body = response.text
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
         with self._lock:
             delivery.log.update(sent_at=sent_at, http_status=status, error=error)
             if delivery.kind == "twiml":
-                delivery.call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body}
+                call = delivery.call
+                call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body[:2000]}
+                if status == 200:
+                    self._on_twiml(call, body)

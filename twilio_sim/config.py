@@ -20,8 +20,10 @@ SIM_FROM_NUMBER = "+15005550006"
 
 # How a dialed call ends by itself. "canceled" is not one: at Twilio only a REST update
 # (Status=canceled, or completed before the answer) cancels a call.
-CALL_OUTCOMES = ("completed", "busy", "no-answer", "failed")
-FINAL_STATUSES = (*CALL_OUTCOMES, "canceled")
+# "keypress": answered, and the callee presses keypress_digit at the TwiML's <Gather> (the
+# call then ends completed, like an answered one).
+CALL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "keypress")
+FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 RATE_LIMIT_MODES = ("queue", "reject")
 CALLBACK_FAULT_EVENTS = ("initiated", "ringing", "in-progress", *FINAL_STATUSES, "recording")
 # AnsweredBy values per MachineDetection mode, as Twilio's answering-machine detection reports them.
@@ -99,6 +101,8 @@ class SimConfig:
     # SipResponseCode per final status (see DEFAULT_SIP_RESPONSE_CODES); failed, busy and
     # no-answer callbacks also carry ErrorCode 31000 + the code and its ErrorMessage.
     sip_response_codes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SIP_RESPONSE_CODES))
+    # The digit pressed by callees of the "keypress" outcome (Gather's Digits).
+    keypress_digit: str = "9"
     # Well-formed numbers that still answer 400 / 21211 (Twilio's test number +15005550001 always does).
     invalid_numbers: frozenset[str] = frozenset()
 
@@ -164,6 +168,8 @@ class SimConfig:
         }
         if bad_sip or set(self.sip_response_codes) != set(FINAL_STATUSES):
             raise ValueError(f"sip_response_codes must give a SIP code (100-699) for each of {FINAL_STATUSES}")
+        if not (len(self.keypress_digit) == 1 and self.keypress_digit in "0123456789*#"):
+            raise ValueError(f"keypress_digit must be one of 0-9, * or #, got {self.keypress_digit!r}")
         if self.rate_limit_mode not in RATE_LIMIT_MODES:
             raise ValueError(f"rate_limit_mode must be one of {RATE_LIMIT_MODES}")
         if self.calls_per_second is not None and self.calls_per_second <= 0:

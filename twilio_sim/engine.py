@@ -13,10 +13,11 @@ import time
 import uuid
 from functools import partial
 
-from twilio_sim.callbacks import Callbacks
+from twilio_sim.callbacks import Callbacks, call_params
 from twilio_sim.config import MACHINE_END_VALUES, SimConfig, chance, draw, sip_error
 from twilio_sim.scheduler import Scheduler
 from twilio_sim.state import API_VERSION, TERMINAL_STATUSES, SimCall, SimRecording, rfc2822
+from twilio_sim.twiml import gather_in
 
 
 class SimEngine:
@@ -31,7 +32,9 @@ class SimEngine:
         self._next_start = 0.0
         self._stopped = threading.Event()
         self._scheduler = Scheduler(self._lock, self._stopped)
-        self._callbacks = Callbacks(lock=self._lock, scheduler=self._scheduler, config=lambda: self._config)
+        self._callbacks = Callbacks(
+            lock=self._lock, scheduler=self._scheduler, config=lambda: self._config, on_twiml=self._twiml_received
+        )
         self.base_url = ""
 
     # --- configuration --------------------------------------------------------------------
@@ -99,9 +102,10 @@ class SimEngine:
             answer_seconds = draw(rng, config.answer_delay_seconds)
             answer = answer_seconds / scale
             talk_seconds = draw(rng, config.talk_seconds)
-            if outcome == "completed" and answer_seconds > attributes["ring_timeout_seconds"]:
+            answered = outcome in ("completed", "keypress")
+            if answered and answer_seconds > attributes["ring_timeout_seconds"]:
                 # Nobody picks up before the caller's ring timeout (the Timeout parameter).
-                outcome = "no-answer"
+                outcome, answered = "no-answer", False
             call = SimCall(
                 sid=sid,
                 rng=rng,
@@ -113,7 +117,7 @@ class SimEngine:
                 queue_time_ms=round((start - now) * 1000),
                 **attributes,
             )
-            if outcome == "completed":
+            if answered:
                 plan = [
                     (0.0, "initiated"),
                     (ring, "ringing"),
@@ -238,6 +242,18 @@ class SimEngine:
             final = event in TERMINAL_STATUSES and not _recording_follows(call)
             recording_url = self.recording_url(call.recording) if call.recording else ""
             self._callbacks.status(call, event, now, final=final, recording_url=recording_url)
+
+    def _twiml_received(self, call: SimCall, twiml: str) -> None:
+        """The callee of a "keypress" call presses the digit at the TwiML's <Gather>: Twilio
+        then requests the Gather's action with the digits, signed like every request."""
+        if call.outcome != "keypress" or call.status != "in-progress" or call.pressed_digits:
+            return
+        gather = gather_in(twiml, document_url=call.url)
+        if gather is None:
+            return
+        call.pressed_digits = self._config.keypress_digit
+        params = {**call_params(call, "in-progress"), "Digits": call.pressed_digits, "FinishedOnKey": ""}
+        self._callbacks.gather(call, url=gather.action, method=gather.method, params=params, now=time.time())
 
     def _answered_by(self, call: SimCall) -> str:
         config = self._config

@@ -82,6 +82,8 @@ class SimCall:
     sip_response_code: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # What the callee pressed at the TwiML's <Gather> ("keypress" outcome).
+    pressed_digits: str | None = None
     # Set by a REST update that ended the call (canceled before the answer, hung up after).
     ended_by_api: bool = False
     next_sequence: int = 0
@@ -108,6 +110,7 @@ class SimCall:
             "sip_response_code": self.sip_response_code,
             "error_code": self.error_code,
             "ended_by_api": self.ended_by_api,
+            "pressed_digits": self.pressed_digits,
             "url": self.url,
             "status_callback": self.status_callback,
             "status_callback_events": sorted(self.status_callback_events),

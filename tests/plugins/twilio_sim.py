@@ -48,8 +48,9 @@ class ReceivedRequest:
 class SignedRequestLog:
     """Answers the simulator's requests on an ``HTTPServer`` and keeps them, signature checked."""
 
-    def __init__(self, server: HTTPServer, auth_token: str):
+    def __init__(self, server: HTTPServer, auth_token: str, *, twiml: str = TWIML_RESPONSE):
         self.server = server
+        self.twiml = twiml
         self._validator = RequestValidator(auth_token)
         self._requests: list[ReceivedRequest] = []
         self._lock = threading.Lock()
@@ -74,7 +75,7 @@ class SignedRequestLog:
         with self._lock:
             self._requests.append(record)
         if "twiml" in request.path:
-            return Response(TWIML_RESPONSE, content_type="application/xml")
+            return Response(self.twiml, content_type="application/xml")
         return Response("", content_type="text/plain")
 
     def requests(self, path_contains: str | None = None) -> list[ReceivedRequest]:

@@ -44,11 +44,14 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
         parser.add_argument("--seed", type=int, default=None)
-        parser.add_argument("--outcomes", type=_outcomes, default=None, help="e.g. completed=8,busy=1,no-answer=1")
+        parser.add_argument(
+            "--outcomes", type=_outcomes, default=None, help="e.g. completed=8,busy=1,no-answer=1,keypress=1"
+        )
         parser.add_argument("--ring-delay-seconds", type=_duration, default=None)
         parser.add_argument("--answer-delay-seconds", type=_duration, default=None, help="e.g. 3 or 2-6")
         parser.add_argument("--talk-seconds", type=_duration, default=None, help="e.g. 10 or 5-30")
         parser.add_argument("--machine-rate", type=float, default=None)
+        parser.add_argument("--keypress-digit", default=None, help="digit pressed by the keypress outcome (default 9)")
         parser.add_argument("--calls-per-second", type=float, default=None, help="account rate; default unlimited")
         parser.add_argument("--rate-limit-mode", choices=RATE_LIMIT_MODES, default=None)
         parser.add_argument("--config", default=None, help="JSON object of further SimConfig settings")
@@ -68,6 +71,7 @@ class Command(BaseCommand):
             "answer_delay_seconds",
             "talk_seconds",
             "machine_rate",
+            "keypress_digit",
             "calls_per_second",
             "rate_limit_mode",
         ):
