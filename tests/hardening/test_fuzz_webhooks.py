@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from outbound.models import OutboundCallJob
 from tests.hardening.fuzz_world import fuzz_world_create
 
-EXAMPLES = int(os.environ.get("FUZZ_WEBHOOK_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("FUZZ_WEBHOOK_EXAMPLES", "300"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261130"))
 FUZZ = hypothesis_settings(
     max_examples=EXAMPLES,
@@ -73,61 +73,82 @@ def job_ids(world):
     return list(OutboundCallJob.objects.values_list("pk", flat=True))
 
 
+def fuzzed(valid: dict, fuzz: dict):
+    """A genuine callback (`valid`) with some of its parameters replaced by fuzzed values or
+    left out, so the fuzzed value reaches the code past the checks it would otherwise fail."""
+    return st.dictionaries(st.sampled_from(sorted(fuzz)), st.booleans(), max_size=len(fuzz)).flatmap(
+        lambda chosen: st.fixed_dictionaries(
+            {name: (optional(fuzz[name]) if name in chosen else st.just(valid[name])) for name in valid}
+        )
+    )
+
+
+def _split(values: dict, query_names: tuple[str, ...]) -> tuple[dict, dict]:
+    query = {name: values.pop(name) for name in query_names}
+    return query, values
+
+
 @pytest.mark.django_db
 def test_status_callbacks_never_answer_5xx(client, world, job_ids):
+    call = OutboundCallJob.objects.get(call_sid=world.call_sid)
+    valid = {
+        "job_id": str(call.pk),
+        "claim": str(call.claim_number),
+        "CallSid": world.call_sid,
+        "CallStatus": "completed",
+        "SequenceNumber": "3",
+        "CallDuration": "12",
+        "AnsweredBy": "human",
+        "ErrorCode": "",
+        "ErrorMessage": "",
+    }
+    fuzz = {
+        "job_id": st.one_of(st.sampled_from(job_ids).map(str), numbers, any_text),
+        "claim": st.one_of(numbers, any_text),
+        "CallSid": sids,
+        "CallStatus": statuses,
+        "SequenceNumber": st.one_of(numbers, any_text),
+        "CallDuration": st.one_of(numbers, any_text),
+        "AnsweredBy": st.one_of(st.sampled_from(["human", "machine_start", "fax"]), any_text),
+        "ErrorCode": any_text,
+        "ErrorMessage": any_text,
+    }
+
     @seed(SEED)
     @FUZZ
-    @given(
-        job_id=optional(st.one_of(st.sampled_from(job_ids).map(str), numbers, any_text)),
-        claim=optional(st.one_of(numbers, any_text)),
-        call_sid=optional(sids),
-        status=optional(statuses),
-        sequence=optional(st.one_of(numbers, any_text)),
-        duration=optional(st.one_of(numbers, any_text)),
-        answered_by=optional(st.one_of(st.sampled_from(["human", "machine_start", "fax"]), any_text)),
-        error_code=optional(any_text),
-        error_message=optional(any_text),
-        extra=st.dictionaries(st.text(min_size=1, max_size=20), any_text, max_size=3),
-    )
-    def check(job_id, claim, call_sid, status, sequence, duration, answered_by, error_code, error_message, extra):
-        params = {
-            **extra,
-            "CallSid": call_sid,
-            "CallStatus": status,
-            "SequenceNumber": sequence,
-            "CallDuration": duration,
-            "AnsweredBy": answered_by,
-            "ErrorCode": error_code,
-            "ErrorMessage": error_message,
-        }
-        response = _post(client, "/webhooks/twilio/call-status", {"job_id": job_id, "claim": claim}, params)
-        assert response.status_code < 500 and response.status_code != 403, (job_id, claim, params)
+    @given(values=fuzzed(valid, fuzz), extra=st.dictionaries(st.text(min_size=1, max_size=20), any_text, max_size=3))
+    def check(values, extra):
+        query, params = _split(dict(values), ("job_id", "claim"))
+        response = _post(client, "/webhooks/twilio/call-status", query, {**extra, **params})
+        assert response.status_code < 500 and response.status_code != 403, (query, params)
 
     check()
 
 
 @pytest.mark.django_db
 def test_recording_callbacks_never_answer_5xx(client, world):
+    valid = {
+        "business_id": str(world.business_id),
+        "CallSid": "CA" + "c" * 32,
+        "RecordingSid": "RE" + "d" * 32,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "42",
+    }
+    fuzz = {
+        "business_id": st.one_of(numbers, any_text),
+        "CallSid": sids,
+        "RecordingSid": sids,
+        "RecordingStatus": st.one_of(st.sampled_from(["completed", "in-progress", "absent", "failed"]), any_text),
+        "RecordingDuration": st.one_of(numbers, any_text),
+    }
+
     @seed(SEED)
     @FUZZ
-    @given(
-        business_id=optional(st.one_of(st.just(str(world.business_id)), numbers, any_text)),
-        call_sid=optional(sids),
-        recording_sid=optional(sids),
-        status=optional(st.one_of(st.sampled_from(["completed", "in-progress", "absent", "failed"]), any_text)),
-        duration=optional(st.one_of(numbers, any_text)),
-        extra=st.dictionaries(st.text(min_size=1, max_size=20), any_text, max_size=3),
-    )
-    def check(business_id, call_sid, recording_sid, status, duration, extra):
-        params = {
-            **extra,
-            "CallSid": call_sid,
-            "RecordingSid": recording_sid,
-            "RecordingStatus": status,
-            "RecordingDuration": duration,
-        }
-        response = _post(client, "/webhooks/twilio/recording-status", {"business_id": business_id}, params)
-        assert response.status_code < 500 and response.status_code != 403, (business_id, params)
+    @given(values=fuzzed(valid, fuzz), extra=st.dictionaries(st.text(min_size=1, max_size=20), any_text, max_size=3))
+    def check(values, extra):
+        query, params = _split(dict(values), ("business_id",))
+        response = _post(client, "/webhooks/twilio/recording-status", query, {**extra, **params})
+        assert response.status_code < 500 and response.status_code != 403, (query, params)
 
     check()
 
