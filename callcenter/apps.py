@@ -11,3 +11,6 @@ class CallcenterConfig(AppConfig):
             db_lookups,  # noqa: F401  (registers the `__any` lookup)
             production,  # noqa: F401  (registers the deploy check of the secret key)
         )
+        from callcenter.ops import instrumentation
+
+        instrumentation.install()

@@ -27,6 +27,7 @@ from django_q.tasks import async_task
 
 from callcenter.errors import Conflict, NotFound, ServiceUnavailable
 from callcenter.models import GuardedJob
+from callcenter.ops import metrics
 from callcenter.signals import job_abandoned
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ def guarded_job_start(
                 if before_insert is not None:
                     before_insert()
                 with transaction.atomic():
-                    return insert(), True
+                    job = insert()
+                metrics.count(metrics.JOBS_STARTED, job_type=metrics.job_type_label(job))
+                return job, True
             except IntegrityError:
                 blocker = _lock_active(model=model, scope=scope)
                 if blocker is None:
@@ -143,6 +146,8 @@ def guarded_job_fail_stale(*, job: GuardedJob) -> None:
     job.error_message = job.stale_message(old_status=old_status)
     job.save(update_fields=["status", "finished_at", "error_message"])
     logger.warning("%s %s abandoned while %s; marked failed", type(job).__name__, job.pk, old_status)
+    metrics.count(metrics.JOBS_FINISHED, job_type=metrics.job_type_label(job), status=FAILED)
+    metrics.count(metrics.STALE_RECOVERED, kind=metrics.stale_kind_label(job))
     job_abandoned.send(sender=type(job), job=job)
 
 
@@ -200,6 +205,8 @@ def guarded_job_finish(*, job: GuardedJob, status: str, message: str = "", **cha
         .objects.filter(pk=job.pk, status__in=ACTIVE)
         .update(status=status, finished_at=timezone.now(), error_message=message or "", **changes)
     )
+    if updated:
+        metrics.count(metrics.JOBS_FINISHED, job_type=metrics.job_type_label(job), status=status)
     return bool(updated)
 
 

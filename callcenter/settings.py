@@ -258,6 +258,9 @@ OUTBOUND_VOICE_MESSAGE = os.environ.get(
     "OUTBOUND_VOICE_MESSAGE", "שלום, זוהי שיחה מהמוקד. נציג יחזור אליכם בהקדם. תודה."
 )
 OUTBOUND_AGENT_NUMBER = os.environ.get("OUTBOUND_AGENT_NUMBER", "")
+# The key a callee presses to opt out of further calls, offered after the message (not when
+# connected to an agent). Empty: no opt-out offered.
+OUTBOUND_OPT_OUT_DIGIT = os.environ.get("OUTBOUND_OPT_OUT_DIGIT", "9").strip()[:1]
 OUTBOUND_RECORD_CALLS = env_bool("OUTBOUND_RECORD_CALLS", False)
 OUTBOUND_MACHINE_DETECTION = env_bool("OUTBOUND_MACHINE_DETECTION", False)
 OUTBOUND_RING_TIMEOUT_SECONDS = env_int("OUTBOUND_RING_TIMEOUT_SECONDS", 30)
@@ -343,3 +346,56 @@ LEADS_MAX_CUSTOM_FIELD_CHARS = env_int("LEADS_MAX_CUSTOM_FIELD_CHARS", 10_000)
 LEADS_IMPORT_MAX_FILE_BYTES = env_int("LEADS_IMPORT_MAX_FILE_BYTES", 20 * 1024 * 1024)
 LEADS_IMPORT_MAX_CELL_CHARS = env_int("LEADS_IMPORT_MAX_CELL_CHARS", 10_000)
 LEADS_IMPORT_MAX_ROW_CHARS = env_int("LEADS_IMPORT_MAX_ROW_CHARS", 100_000)
+
+# --- Operations: health, metrics, logs, front-server file delivery ----------------------
+# Kept in one block of their own. /metrics answers only `Authorization: Bearer
+# <METRICS_TOKEN>` when a token is set, else only clients in METRICS_ALLOWED_NETWORKS.
+# With PROMETHEUS_MULTIPROC_DIR set (gunicorn, django-q2) each process writes its counters
+# there; METRICS_MULTIPROC_DIRS lists every such directory of this host to add them up.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = [
+    n.strip() for n in os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128").split(",") if n.strip()
+]
+METRICS_MULTIPROC_DIRS = [d.strip() for d in os.environ.get("METRICS_MULTIPROC_DIRS", "").split(",") if d.strip()]
+# /readyz: the scheduler ticks about every 30 s; a due schedule this late means it stopped.
+READYZ_SCHEDULER_MAX_LAG_SECONDS = env_int("READYZ_SCHEDULER_MAX_LAG_SECONDS", 180)
+# Q_SCHEDULER=false: a cluster that only works (deploy/systemd/callcenter-worker.service);
+# the scheduler runs in clusters that keep the default (callcenter-scheduler.service).
+Q_CLUSTER["scheduler"] = env_bool("Q_SCHEDULER", True)
+READYZ_SKIP_CHECKS = {c.strip() for c in os.environ.get("READYZ_SKIP_CHECKS", "").split(",") if c.strip()}
+if not REDIS_URL:
+    # django-q2 clusters report themselves through a cache; with the ORM broker that cache
+    # must be shared by the processes of the host for /readyz to see the cluster.
+    CACHES = globals().get("CACHES") or {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES["qcluster_stats"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "qcluster-stats"),
+    }
+    Q_CLUSTER.setdefault("cache", "qcluster_stats")
+
+# LOG_FORMAT=json: one JSON object a line with request_id, business_id, run_id, job_id,
+# call_sid where known. LOG_REQUESTS: one line per request (on by default with json).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")
+MIDDLEWARE = ["callcenter.ops.middleware.RequestContextMiddleware", *MIDDLEWARE]
+LOGGING.setdefault("filters", {})["context"] = {"()": "callcenter.ops.logs.ContextFilter"}
+LOGGING["handlers"]["console"]["filters"] = ["context"]
+LOGGING["formatters"]["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+if LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+
+# Requests with a larger body answer 413 (nginx's client_max_body_size says the same): the
+# largest lead import file plus 1 MiB for the multipart envelope, 21 MiB by default.
+UPLOAD_MAX_BYTES = env_int(
+    "UPLOAD_MAX_BYTES", globals().get("LEADS_IMPORT_MAX_FILE_BYTES", 20 * 1024 * 1024) + 1024 * 1024
+)
+# Who sends a recording's bytes once Django has checked the request: "django" streams them
+# itself; "x-accel-redirect" (nginx) or "x-sendfile" (Apache, lighttpd) hand the file to
+# the front server. Range, ETag and 304 answer the same either way.
+RECORDING_FILE_DELIVERY = os.environ.get("RECORDING_FILE_DELIVERY", "django")
+# nginx's internal location that maps to MEDIA_ROOT (deploy/nginx/callcenter.conf).
+RECORDING_ACCEL_REDIRECT_PREFIX = os.environ.get("RECORDING_ACCEL_REDIRECT_PREFIX", "/_protected_media/")

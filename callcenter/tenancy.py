@@ -18,6 +18,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from callcenter.models import Business, Membership
+from callcenter.ops import logs
 
 BUSINESS_HEADER = "X-Business-Id"
 BUSINESS_QUERY_PARAMETER = "business_id"
@@ -77,6 +78,7 @@ class HasBusiness(BasePermission):
         if not request.user or not request.user.is_authenticated:
             return False
         request.business = request_business(request)
+        logs.bind(business_id=request.business.pk)
         return True
 
 

@@ -25,6 +25,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from callcenter.ops import metrics
+
 logger = logging.getLogger(__name__)
 
 TWILIO_API_DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -167,14 +169,19 @@ def _from_transport_exception(exc: requests.RequestException) -> RetryableTwilio
     return RetryableTwilioError(f"Could not reach Twilio: {exc}", code=None, http_status=None)
 
 
+def _observed(operation: str, error: TwilioGatewayError, cause: BaseException | None = None) -> TwilioGatewayError:
+    metrics.twilio_error_observe(operation=operation, error=error, cause=cause)
+    return error
+
+
 @contextmanager
-def _translated_errors():
+def _translated_errors(operation: str = "other"):
     try:
         yield
     except requests.RequestException as exc:
-        raise _from_transport_exception(exc) from exc
+        raise _observed(operation, _from_transport_exception(exc), exc) from exc
     except (TwilioRestException, TwilioServiceException, TwilioException) as exc:
-        raise _from_twilio_exception(exc) from exc
+        raise _observed(operation, _from_twilio_exception(exc), exc) from exc
 
 
 def _error_from_response(response: requests.Response) -> TwilioGatewayError:
@@ -237,7 +244,7 @@ def call_create(
             options["recording_status_callback_event"] = list(RECORDING_STATUS_CALLBACK_EVENTS)
     if machine_detection:
         options["machine_detection"] = machine_detection if isinstance(machine_detection, str) else "Enable"
-    with _translated_errors():
+    with _translated_errors("calls.create"):
         instance = _account().calls.create(
             to=to,
             from_=from_number or settings.TWILIO_FROM_NUMBER,
@@ -249,11 +256,12 @@ def call_create(
             timeout=ring_timeout_seconds,
             **options,
         )
+    metrics.DIALS_STARTED.inc()
     return _call_info(instance)
 
 
 def call_fetch(*, call_sid: str) -> CallInfo:
-    with _translated_errors():
+    with _translated_errors("calls.fetch"):
         instance = _account().calls(call_sid).fetch()
     return _call_info(instance)
 
@@ -264,7 +272,7 @@ def call_update(*, call_sid: str, status: str) -> CallInfo:
     already ended raises PermanentTwilioError with code 21220."""
     if status not in ("canceled", "completed"):
         raise ValueError(f"a call can be updated to canceled or completed, not {status!r}")
-    with _translated_errors():
+    with _translated_errors("calls.update"):
         instance = _account().calls(call_sid).update(status=status)
     return _call_info(instance)
 
@@ -302,7 +310,7 @@ def _aware(moment: datetime) -> datetime:
 def calls_list(*, to: str, started_after: datetime, started_before: datetime | None = None) -> list[CallInfo]:
     """Calls to ``to`` created or started in the window. Twilio filters StartTime by day at
     best, and calls still queued have no start time, so the window is applied here exactly."""
-    with _translated_errors():
+    with _translated_errors("calls.list"):
         instances = _account().calls.list(
             to=to,
             start_time_after=started_after,
@@ -333,7 +341,7 @@ def _chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
             if chunk:
                 yield chunk
     except requests.RequestException as exc:
-        raise _from_transport_exception(exc) from exc
+        raise _observed("recordings.media", _from_transport_exception(exc), exc) from exc
 
 
 @contextmanager
@@ -354,10 +362,10 @@ def recording_media(*, recording_sid: str, fmt: str = "mp3", chunk_size: int = 6
             timeout=(timeout, timeout),
         )
     except requests.RequestException as exc:
-        raise _from_transport_exception(exc) from exc
+        raise _observed("recordings.media", _from_transport_exception(exc), exc) from exc
     with response:
         if response.status_code >= 400:
-            raise _error_from_response(response)
+            raise _observed("recordings.media", _error_from_response(response))
         length = response.headers.get("Content-Length")
         yield RecordingMedia(
             content_type=response.headers.get("Content-Type") or RECORDING_FORMATS[fmt],

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from callcenter import api
+from callcenter.ops import views as ops_views
 
 api_patterns = [
     path("jobs", api.JobListApi.as_view(), name="job-list"),
@@ -13,6 +14,9 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("api/", include(api_patterns)),
     # Each app's urls.py names its full paths (/api/leads..., /webhooks/twilio/...).
     path("", include("leads.urls")),

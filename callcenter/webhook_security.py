@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
+from callcenter.ops import logs, metrics
+
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "HTTP_X_TWILIO_SIGNATURE"
@@ -46,11 +48,17 @@ def twilio_signature_required(view_func):
     PUBLIC_BASE_URL + path + query and the POST parameters, made with TWILIO_AUTH_TOKEN.
     Anything else answers 403 before the view runs, so nothing is recorded."""
 
+    webhook = view_func.__name__
+
     @functools.wraps(view_func)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not twilio_signature_is_valid(request):
+            metrics.WEBHOOKS_REJECTED.labels(webhook=webhook).inc()
             logger.warning("rejected Twilio webhook with a missing or invalid signature: %s", request.path)
             return HttpResponseForbidden("Invalid Twilio signature")
-        return view_func(request, *args, **kwargs)
+        metrics.WEBHOOKS_RECEIVED.labels(webhook=webhook).inc()
+        logs.bind_webhook_context(request)
+        with metrics.WEBHOOK_LATENCY.labels(webhook=webhook).time():
+            return view_func(request, *args, **kwargs)
 
     return csrf_exempt(wrapper)

@@ -31,11 +31,13 @@ from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import user_business_ids
 from leads import imports, services
-from leads.admin_forms import LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
+from leads.admin_forms import DoNotCallNumberAdminForm, LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
 from leads.admin_selection import (
     AdminSelectionError,
     BusinessListFilter,
     DoNotCallListFilter,
+    LastCalledListFilter,
+    LastOutcomeListFilter,
     LeadImportListFilter,
     StatusListFilter,
     admin_lead_selection,
@@ -46,7 +48,7 @@ from leads.admin_selection import (
 )
 from leads.errors import LeadInputInvalid
 from leads.filters import lead_search
-from leads.models import Lead, LeadImport
+from leads.models import DoNotCallNumber, Lead, LeadImport
 
 # What other apps' admin actions use (see the module docstring).
 __all__ = [
@@ -63,13 +65,39 @@ __all__ = [
 @admin.register(Lead)
 class LeadAdmin(TenantScopedAdmin):
     form = LeadAdminForm
-    list_display = ["id", "name", "phone", "email", "status", "do_not_call", "lead_import", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "phone",
+        "email",
+        "status",
+        "do_not_call",
+        "last_outcome",
+        "last_called_at",
+        "lead_import",
+        "created_at",
+    ]
     list_display_links = ["id", "name"]
-    list_filter = [BusinessListFilter, StatusListFilter, DoNotCallListFilter, LeadImportListFilter]
+    list_filter = [
+        BusinessListFilter,
+        StatusListFilter,
+        DoNotCallListFilter,
+        LastOutcomeListFilter,
+        LastCalledListFilter,
+        LeadImportListFilter,
+    ]
     list_select_related = ["lead_import"]
     search_fields = ["name", "phone", "email"]
     search_help_text = _("Name, email, or a phone in any format.")
-    readonly_fields = ["lead_import", "created_at", "updated_at"]
+    readonly_fields = [
+        "time_zone",
+        "last_outcome",
+        "last_called_at",
+        "call_attempts",
+        "lead_import",
+        "created_at",
+        "updated_at",
+    ]
     list_per_page = 100
     # Counting a million rows twice per page view is wasted work.
     show_full_result_count = False
@@ -284,3 +312,20 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
                 % {"import_id": lead_import.pk, "job_id": job.pk, "status": job.get_status_display()},
                 messages.SUCCESS,
             )
+
+
+@admin.register(DoNotCallNumber)
+class DoNotCallNumberAdmin(TenantScopedAdmin):
+    """The business's do-not-call list: numbers that opted out by keypress, and those staff
+    add. Every run checks it before each dial; removing a number lets runs call it again."""
+
+    form = DoNotCallNumberAdminForm
+    list_display = ["phone", "source", "business", "created_at"]
+    list_filter = [BusinessListFilter, "source"]
+    search_fields = ["phone"]
+    readonly_fields = ["source", "created_at"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "business":
+            kwargs["queryset"] = business_choices(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -7,8 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from callcenter.models import Business
 from leads.admin_selection import business_choices
 from leads.imports import import_file_size_limit_text, import_file_too_large
-from leads.models import Lead
-from leads.phones import phone_normalize
+from leads.models import DoNotCallNumber, Lead
+from leads.phones import phone_normalize, phone_time_zone
 
 
 class LeadBulkUpdateForm(forms.Form):
@@ -64,6 +64,24 @@ class LeadAdminForm(forms.ModelForm):
     class Meta:
         model = Lead
         fields = ["business", "phone", "name", "email", "status", "do_not_call", "custom_fields"]
+
+    def clean_phone(self):
+        return phone_normalize(self.cleaned_data["phone"])
+
+    def save(self, commit=True):
+        lead = super().save(commit=False)
+        if "phone" in self.changed_data or "business" in self.changed_data or not lead.time_zone:
+            lead.time_zone = phone_time_zone(lead.phone, default=lead.business.time_zone)
+        if commit:
+            lead.save()
+            self.save_m2m()
+        return lead
+
+
+class DoNotCallNumberAdminForm(forms.ModelForm):
+    class Meta:
+        model = DoNotCallNumber
+        fields = ["business", "phone"]
 
     def clean_phone(self):
         return phone_normalize(self.cleaned_data["phone"])

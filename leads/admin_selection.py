@@ -1,8 +1,11 @@
 """The selection a Lead changelist action stands for: its business, and either the ticked
 ids or, for "select all N across pages", the changelist's filter (same names as LeadFilter)."""
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.errors import ActiveJobExists, ApplicationError
@@ -10,7 +13,7 @@ from callcenter.models import Business
 from callcenter.tenancy import user_business_ids
 from leads.errors import LeadInputInvalid
 from leads.filters import LEAD_FILTER_FIELDS
-from leads.models import Lead, LeadImport
+from leads.models import CallOutcome, Lead, LeadImport
 
 # Changelist parameters that do not narrow the selection (ordering, paging, popups...).
 _NON_FILTER_PARAMS = {"o", "p", "all", "e", "_changelist_filters", "_to_field", "_popup"}
@@ -120,6 +123,30 @@ class DoNotCallListFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() in ("true", "false"):
             return queryset.filter(do_not_call=self.value() == "true")
+        return queryset
+
+
+class LastOutcomeListFilter(admin.SimpleListFilter):
+    title = _("last outcome")
+    parameter_name = "last_outcome"
+
+    def lookups(self, request, model_admin):
+        return CallOutcome.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(last_outcome=self.value()) if self.value() else queryset
+
+
+class LastCalledListFilter(admin.SimpleListFilter):
+    title = _("last called")
+    parameter_name = "last_called_within_days"
+
+    def lookups(self, request, model_admin):
+        return [("1", _("In the last day")), ("7", _("In the last 7 days")), ("30", _("In the last 30 days"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("1", "7", "30"):
+            return queryset.filter(last_called_at__gte=timezone.now() - timedelta(days=int(self.value())))
         return queryset
 
 

@@ -1,16 +1,17 @@
 """The one lead filter: the API's query parameters, job selections and the admin changelist
 all speak it, so a "select all matching" job deletes exactly what the list showed."""
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.filtering import StrictFilterSet
-from leads.models import Lead
+from leads.models import CallOutcome, Lead
 from leads.phones import phone_normalize_or_none, phone_search_digits
 
 
@@ -81,11 +82,38 @@ class LeadFilter(StrictFilterSet):
     no_import = StrictBooleanFilter(field_name="lead_import", lookup_expr="isnull", label=_("not imported"))
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("created from"))
     created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label=_("created before"))
+    last_outcome = django_filters.MultipleChoiceFilter(choices=CallOutcome.choices, label=_("last outcome"))
+    last_called_after = UtcIsoDateTimeFilter(
+        field_name="last_called_at", lookup_expr="gte", label=_("last called from")
+    )
+    last_called_before = UtcIsoDateTimeFilter(
+        field_name="last_called_at", lookup_expr="lt", label=_("last called before")
+    )
+    last_called_within_days = django_filters.NumberFilter(
+        method="filter_last_called_within_days", min_value=1, max_value=3650, label=_("called in the last days")
+    )
+    never_called = StrictBooleanFilter(field_name="last_called_at", lookup_expr="isnull", label=_("never called"))
     q = django_filters.CharFilter(method="filter_search", label=_("search"))
 
     class Meta:
         model = Lead
-        fields = ["status", "do_not_call", "lead_import", "no_import", "created_after", "created_before", "q"]
+        fields = [
+            "status",
+            "do_not_call",
+            "lead_import",
+            "no_import",
+            "created_after",
+            "created_before",
+            "last_outcome",
+            "last_called_after",
+            "last_called_before",
+            "last_called_within_days",
+            "never_called",
+            "q",
+        ]
+
+    def filter_last_called_within_days(self, queryset, name, value):
+        return queryset.filter(last_called_at__gte=timezone.now() - timedelta(days=int(value)))
 
     def filter_search(self, queryset, name, value):
         return lead_search(queryset, value)

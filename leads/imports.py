@@ -23,7 +23,7 @@ from callcenter.models import BackgroundJob, Business
 from callcenter.services import JobContext, JobInterrupted, background_job_start
 from leads import csv_files
 from leads.models import Lead, LeadImport
-from leads.phones import InvalidPhone, phone_normalize
+from leads.phones import InvalidPhone, phone_normalize, phone_time_zone
 from leads.services import skip_commit_flush_wait
 
 NAME_MAX_LENGTH = Lead._meta.get_field("name").max_length
@@ -229,22 +229,33 @@ def _upsert_postgresql(lead_import: LeadImport, batch, update_fields: list[str])
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS lead_import_rows "
-            "(phone text, name text, email text, custom_fields jsonb)"
+            "(phone text, name text, email text, custom_fields jsonb, time_zone text)"
         )
         # Emptied per batch, not ON COMMIT: inside an outer transaction a batch ends at a
         # savepoint, which would leave the previous batch's rows in the table.
         cursor.execute("TRUNCATE lead_import_rows")
-        with cursor.cursor.copy("COPY lead_import_rows (phone, name, email, custom_fields) FROM STDIN") as copy:
+        business_zone = lead_import.business.time_zone
+        with cursor.cursor.copy(
+            "COPY lead_import_rows (phone, name, email, custom_fields, time_zone) FROM STDIN"
+        ) as copy:
             for phone, name, email, custom in batch:
-                copy.write_row((phone, name, email, json.dumps(custom, ensure_ascii=False)))
+                copy.write_row(
+                    (
+                        phone,
+                        name,
+                        email,
+                        json.dumps(custom, ensure_ascii=False),
+                        phone_time_zone(phone, default=business_zone),
+                    )
+                )
         # Column names from _update_fields' fixed list, never from the file.
         assignments = ", ".join(f"{column} = EXCLUDED.{column}" for column in update_fields)
         cursor.execute(
             f"""
             WITH upserted AS (
                 INSERT INTO leads (business_id, phone, name, email, custom_fields, status, do_not_call,
-                                   lead_import_id, created_at, updated_at)
-                SELECT %s, phone, name, email, custom_fields, %s, false, %s, now(), now()
+                                   time_zone, last_outcome, call_attempts, lead_import_id, created_at, updated_at)
+                SELECT %s, phone, name, email, custom_fields, %s, false, time_zone, '', 0, %s, now(), now()
                 FROM lead_import_rows
                 ON CONFLICT (business_id, phone) DO UPDATE SET {assignments}
                 RETURNING (xmax = 0) AS inserted
@@ -261,6 +272,7 @@ def _upsert_portable(lead_import: LeadImport, batch, update_fields: list[str]) -
     # Which phones exist already tells created from updated; imports of one business are
     # serialised by the job guard.
     existing = Lead.objects.filter(business=lead_import.business_id, phone__in=[row[0] for row in batch]).count()
+    business_zone = lead_import.business.time_zone
     Lead.objects.bulk_create(
         [
             Lead(
@@ -269,6 +281,7 @@ def _upsert_portable(lead_import: LeadImport, batch, update_fields: list[str]) -
                 name=name,
                 email=email,
                 custom_fields=custom,
+                time_zone=phone_time_zone(phone, default=business_zone),
                 lead_import=lead_import,
             )
             for phone, name, email, custom in batch

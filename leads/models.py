@@ -6,6 +6,20 @@ from django.utils.translation import gettext_lazy as _
 from callcenter.models import Business
 
 
+class CallOutcome(models.TextChoices):
+    """How a call to a lead ended: a lead's last outcome, a call's and each attempt's."""
+
+    ANSWERED = "answered", _("Answered")
+    BUSY = "busy", _("Busy")
+    NO_ANSWER = "no_answer", _("No answer")
+    MACHINE = "machine", _("Answering machine")
+    FAILED = "failed", _("Failed")
+    INVALID_NUMBER = "invalid_number", _("Invalid number")
+    DO_NOT_CALL = "do_not_call", _("Do not call")
+    OPTED_OUT = "opted_out", _("Opted out")
+    CANCELED = "canceled", _("Canceled")
+
+
 class LeadImport(models.Model):
     """One uploaded lead file and what became of its rows."""
 
@@ -50,6 +64,15 @@ class Lead(models.Model):
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
     do_not_call = models.BooleanField(_("do not call"), default=False)
+    # The number's own zone (phonenumbers), or the business's when it has several or none;
+    # calling hours are checked in it.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="", db_default="")
+    # What the last run that finished this lead got, and when; every call placed counts.
+    last_outcome = models.CharField(
+        _("last outcome"), max_length=16, choices=CallOutcome.choices, blank=True, default="", db_default=""
+    )
+    last_called_at = models.DateTimeField(_("last called at"), null=True, blank=True)
+    call_attempts = models.PositiveIntegerField(_("calls placed"), default=0, db_default=0)
     lead_import = models.ForeignKey(
         LeadImport,
         on_delete=models.SET_NULL,
@@ -72,7 +95,34 @@ class Lead(models.Model):
             # (business, import, id): "delete what this import created" walks it in id order.
             models.Index(fields=["business", "lead_import", "id"], name="leads_business_import_id"),
             models.Index(fields=["business", "-id"], name="leads_business_id_desc"),
+            models.Index(fields=["business", "last_outcome"], name="leads_business_last_outcome"),
+            models.Index(fields=["business", "last_called_at"], name="leads_business_last_called"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name or self.phone}"
+
+
+class DoNotCallNumber(models.Model):
+    """A number the business must never dial again (it opted out by keypress, or staff
+    said so). Shared by every run and every import: no import clears it, and every claim
+    checks it, so even a run already in progress skips the number."""
+
+    class Source(models.TextChoices):
+        KEYPRESS = "keypress", _("Pressed the opt-out key")
+        STAFF = "staff", _("Added by staff")
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="do_not_call_numbers")
+    phone = models.CharField(_("phone (E.164)"), max_length=20)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.STAFF)
+    created_at = models.DateTimeField(_("added at"), default=timezone.now)
+
+    class Meta:
+        db_table = "do_not_call_numbers"
+        verbose_name = _("do-not-call number")
+        verbose_name_plural = _("do-not-call numbers")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["business", "phone"], name="do_not_call_once_per_business")]
+
+    def __str__(self) -> str:
+        return self.phone

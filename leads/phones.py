@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
+import phonenumbers.timezone
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -131,3 +132,31 @@ def phone_normalize_or_none(raw: str) -> str | None:
 def phone_search_digits(raw: str) -> str:
     """The digits of a partial phone query, for a 'contains' match on stored numbers."""
     return _NOT_DIALABLE.sub("", raw or "").lstrip("+")
+
+
+# Every prefix phonenumbers maps to time zones is at most this many digits long.
+_TIME_ZONE_PREFIX_DIGITS = phonenumbers.timezone.TIMEZONE_LONGEST_PREFIX
+_time_zone_of_prefix: dict[str, str] = {}
+
+
+def phone_time_zone(phone: str, *, default: str) -> str:
+    """The time zone of an E.164 number, or `default` (the business's zone) when the
+    number maps to several zones or none (Israeli mobiles, toll-free, most mobiles)."""
+    # The lookup reads only this prefix (and the number's type, alike across it), so an
+    # import of many numbers asks phonenumbers once per prefix.
+    prefix = phone[: 1 + _TIME_ZONE_PREFIX_DIGITS]
+    zone = _time_zone_of_prefix.get(prefix)
+    if zone is None:
+        zone = _number_time_zone(phone)
+        if len(_time_zone_of_prefix) < 100_000:
+            _time_zone_of_prefix[prefix] = zone
+    return zone or default
+
+
+def _number_time_zone(phone: str) -> str:
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    zones = phonenumbers.timezone.time_zones_for_number(number)
+    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else ""

@@ -62,7 +62,10 @@ class LeadSelectionSerializer(serializers.Serializer):
     lead_ids = lead_ids_field()
     filter = serializers.DictField(
         required=False,
-        help_text=_("The list filters: status, do_not_call, lead_import, no_import, created_after, created_before, q."),
+        help_text=_(
+            "The list filters: status, do_not_call, lead_import, no_import, created_after, created_before, "
+            "last_outcome, last_called_after, last_called_before, last_called_within_days, never_called, q."
+        ),
     )
 
     def validate(self, attrs):

@@ -25,8 +25,8 @@ from callcenter.services import JobContext, JobInterrupted, background_job_start
 from callcenter.validators import validate_json_object
 from leads import selectors
 from leads.errors import LeadInputInvalid
-from leads.models import Lead
-from leads.phones import InvalidPhone, phone_normalize
+from leads.models import DoNotCallNumber, Lead
+from leads.phones import InvalidPhone, phone_normalize, phone_time_zone
 from leads.signals import lead_batch_pre_delete
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,11 @@ def lead_create(
     status: str = Lead.Status.NEW,
     do_not_call: bool = False,
 ) -> Lead:
+    phone = _clean_phone(phone)
     lead = Lead(
         business=business,
-        phone=_clean_phone(phone),
+        phone=phone,
+        time_zone=phone_time_zone(phone, default=business.time_zone),
         name=name or "",
         email=_clean_email(email),
         custom_fields=custom_fields or {},
@@ -96,6 +98,7 @@ def lead_update(*, business: Business, lead_id: int, **changes) -> Lead:
     lead = selectors.lead_get(business=business, lead_id=lead_id)
     if "phone" in changes:
         changes["phone"] = _clean_phone(changes["phone"])
+        changes["time_zone"] = phone_time_zone(changes["phone"], default=business.time_zone)
     if "email" in changes:
         changes["email"] = _clean_email(changes["email"])
     for name, value in changes.items():
@@ -386,3 +389,14 @@ def leads_update_job_work(ctx: JobContext) -> dict:
         return {"updated": updated, "skipped": len(lead_ids) - updated}  # skipped: deleted meanwhile
 
     return _run_in_batches(ctx, queryset, counters={"updated": 0, "skipped": 0}, apply_batch=update_batch)
+
+
+def do_not_call_number_add(*, business_id: int, phone: str, source: str) -> None:
+    """Put a number on the business's do-not-call list; a number already there stays as it is.
+
+    The unique (business, phone) constraint decides (ON CONFLICT DO NOTHING), so two
+    opt-outs at once store one row and neither fails.
+    """
+    DoNotCallNumber.objects.bulk_create(
+        [DoNotCallNumber(business_id=business_id, phone=phone, source=source)], ignore_conflicts=True
+    )

@@ -166,3 +166,18 @@ class CallingHoursAdmin(TenantScopedAdmin):
         if db_field.name == "business" and not request.user.is_superuser:
             kwargs["queryset"] = Business.objects.filter(pk__in=user_business_ids(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.calling_hours_changed(business=obj.business)
+
+    def delete_model(self, request, obj):
+        business = obj.business
+        super().delete_model(request, obj)
+        services.calling_hours_changed(business=business)
+
+    def delete_queryset(self, request, queryset):
+        businesses = [hours.business for hours in queryset.select_related("business")]
+        super().delete_queryset(request, queryset)
+        for business in businesses:
+            services.calling_hours_changed(business=business)

@@ -1,4 +1,6 @@
 import csv
+import re
+from datetime import tzinfo
 
 import django_filters
 from django.http import StreamingHttpResponse
@@ -13,9 +15,10 @@ from callcenter.filtering import StrictFilterSet
 from callcenter.serializers import ActiveJobErrorSerializer, ErrorSerializer, ValidationErrorSerializer
 from callcenter.tenancy import BusinessScopedMixin, business_zone
 from outbound import selectors, services
-from outbound.models import OutboundCallJob, OutboundCallRun
+from outbound.models import CallAttempt, OutboundCallJob, OutboundCallRun
 from outbound.serializers import (
     CallSerializer,
+    LeadAttemptSerializer,
     RunProgressSerializer,
     RunStartedSerializer,
     RunStartSerializer,
@@ -105,6 +108,17 @@ class RunCallListApi(BusinessScopedMixin, generics.ListAPIView):
         return selectors.run_call_list(business=self.business, run_id=self.kwargs["run_id"])
 
 
+class LeadCallListApi(BusinessScopedMixin, generics.ListAPIView):
+    """A lead's call attempts across runs, latest first."""
+
+    serializer_class = LeadAttemptSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no business
+            return CallAttempt.objects.none()
+        return selectors.lead_attempt_list(business=self.business, lead_id=self.kwargs["lead_id"])
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -112,6 +126,7 @@ class _Echo:
 
 CSV_COLUMNS = [
     "call_id",
+    "attempt",
     "lead_id",
     "lead_name",
     "phone",
@@ -139,42 +154,90 @@ class RunCallCsvApi(BusinessScopedMixin, APIView):
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
     )
     def get(self, request, run_id: int):
+        """One line per attempt (a lead never dialed: one line without an attempt number),
+        every cell safe to open in a spreadsheet, times in the business's zone."""
         call_filter = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id))
         if not call_filter.is_valid():
             raise ValidationError(call_filter.errors)
         calls = call_filter.qs
         writer = csv.writer(_Echo())
+        # Named here: the rows are written after the request's zone is deactivated.
         zone = business_zone(self.business)
-
-        def local(moment) -> str:
-            # The business's zone, like the JSON answers (the rows are generated after the
-            # request's zone is deactivated, so it is named here).
-            return moment.astimezone(zone).isoformat() if moment else ""
 
         def rows():
             yield "\ufeff" + writer.writerow(CSV_COLUMNS)
             for call in calls.iterator(chunk_size=1000):
-                yield writer.writerow(
-                    [
-                        call.pk,
-                        call.lead_id or "",
-                        call.lead_name,
-                        call.phone,
-                        call.status,
-                        call.outcome,
-                        call.attempts,
-                        "" if call.duration_seconds is None else call.duration_seconds,
-                        call.call_sid or "",
-                        call.answered_by,
-                        call.error_code,
-                        call.error_message,
-                        local(call.dial_started_at),
-                        local(call.answered_at),
-                        local(call.ended_at),
-                        recording_player_path(call) or "",
-                    ]
-                )
+                for line in call_csv_lines(call, zone=zone):
+                    cells = zip(CSV_COLUMNS, line, strict=True)
+                    yield writer.writerow([csv_cell(value, column) for column, value in cells])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="run-{run_id}-calls.csv"'
         return response
+
+
+def call_csv_lines(call: OutboundCallJob, *, zone: tzinfo):
+    """The CSV lines of one call: each finished attempt, then the one in progress."""
+    common = [call.pk]
+    lead = [call.lead_id or "", call.lead_name, call.phone, call.status]
+    attempts = list(call.history.all())
+    for attempt in attempts:
+        yield [
+            *common,
+            attempt.attempt_number,
+            *lead,
+            attempt.outcome,
+            call.attempts,
+            _blank_none(attempt.duration_seconds),
+            attempt.call_sid or "",
+            attempt.answered_by,
+            attempt.error_code,
+            attempt.error_message,
+            _iso(attempt.dial_started_at, zone),
+            _iso(attempt.answered_at, zone),
+            _iso(attempt.ended_at, zone),
+            recording_player_path(attempt) or "",
+        ]
+    active = call.status in OutboundCallJob.ACTIVE_STATUSES
+    if active or not attempts:
+        yield [
+            *common,
+            call.attempts if active else "",
+            *lead,
+            "" if active else call.outcome,
+            call.attempts,
+            "",
+            call.call_sid or "",
+            call.answered_by,
+            call.error_code,
+            call.error_message,
+            _iso(call.dial_started_at, zone),
+            _iso(call.answered_at, zone),
+            "" if active else _iso(call.ended_at, zone),
+            "",
+        ]
+
+
+def _iso(value, zone: tzinfo) -> str:
+    """ISO 8601 in the business's zone, like the JSON answers."""
+    return value.astimezone(zone).isoformat() if value else ""
+
+
+def _blank_none(value):
+    return "" if value is None else value
+
+
+# A cell a spreadsheet would run as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def csv_cell(value, column: str = ""):
+    """The value as written, unless a spreadsheet would take it for a formula: then it is
+    quoted as text with a leading apostrophe. The phone column keeps an E.164 number as
+    it is (a plus and digits carry no formula), so phones read back unchanged."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if column == "phone" and _E164.fullmatch(value):
+        return value
+    return "'" + value

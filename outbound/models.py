@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.models import BackgroundJob, Business, JobLifecycle
+from leads.models import CallOutcome
 
 # The database caps every run at this many slots; a run's own concurrency may be lower.
 MAX_SLOTS = 3
@@ -79,14 +80,7 @@ class OutboundCallJob(models.Model):
         CANCELED = "canceled", _("Canceled")
         SKIPPED = "skipped", _("Skipped")
 
-    class Outcome(models.TextChoices):
-        ANSWERED = "answered", _("Answered")
-        BUSY = "busy", _("Busy")
-        NO_ANSWER = "no-answer", _("No answer")
-        FAILED = "failed", _("Failed")
-        CANCELED = "canceled", _("Canceled")
-        MACHINE = "machine", _("Answering machine")
-        DO_NOT_CALL = "do_not_call", _("Do not call")
+    Outcome = CallOutcome
 
     ACTIVE_STATUSES = (Status.DIALING, Status.CALLING)
     FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.SKIPPED)
@@ -96,7 +90,10 @@ class OutboundCallJob(models.Model):
     lead = models.ForeignKey("leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="call_jobs")
     phone = models.CharField(_("phone"), max_length=20)
     lead_name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    # The lead's time zone when the run started (calling hours are checked in it).
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="", db_default="")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Final once the call is; while it is in progress only "opted_out" (pressed during the call).
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True, default="")
     # Calls actually placed for this lead (retries of busy / no-answer included).
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
@@ -106,6 +103,9 @@ class OutboundCallJob(models.Model):
     # Consecutive retryable errors from calls.create, for the backoff.
     dial_errors = models.PositiveSmallIntegerField(_("dial errors"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    # Queued until its lead's calling hours open (next_attempt_at is that time): a change of
+    # the hours makes such calls due again, to be weighed against the new hours.
+    waiting_for_hours = models.BooleanField(_("waiting for calling hours"), default=False, db_default=False)
     slot = models.PositiveSmallIntegerField(_("slot"), null=True, blank=True)
     call_sid = models.CharField(_("call SID"), max_length=64, null=True, blank=True, unique=True)
     last_sequence_number = models.IntegerField(_("last callback sequence number"), default=-1)
@@ -159,6 +159,52 @@ class OutboundCallJob(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.phone} ({self.status})"
+
+
+class CallAttempt(models.Model):
+    """One call placed for a lead: written when the call ends, never changed by a later one.
+
+    The attempt in progress lives on its call (OutboundCallJob) until it ends; then its
+    times, Twilio status and outcome are copied here in the same statement that frees the
+    slot, and the call's own fields are free for the next attempt.
+    """
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(OutboundCallRun, on_delete=models.CASCADE, related_name="attempts")
+    call = models.ForeignKey(OutboundCallJob, on_delete=models.CASCADE, related_name="history")
+    # Kept when the lead is deleted (set null), with the phone and name it was called as.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    phone = models.CharField(_("phone"), max_length=20)
+    lead_name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    attempt_number = models.PositiveSmallIntegerField(_("attempt"))
+    claim_number = models.PositiveIntegerField(_("claim number"))
+    call_sid = models.CharField(_("call SID"), max_length=64, null=True, blank=True, unique=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    dial_started_at = models.DateTimeField(_("dial started at"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"))
+    duration_seconds = models.PositiveIntegerField(_("duration (seconds)"), null=True, blank=True)
+    twilio_status = models.CharField(_("Twilio status"), max_length=20, blank=True, default="")
+    answered_by = models.CharField(_("answered by"), max_length=32, blank=True, default="")
+    outcome = models.CharField(_("outcome"), max_length=16, choices=OutboundCallJob.Outcome.choices)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")
+    error_message = models.TextField(_("error message"), blank=True, default="")
+
+    class Meta:
+        db_table = "outbound_call_attempts"
+        verbose_name = _("call attempt")
+        verbose_name_plural = _("call attempts")
+        ordering = ["call_id", "attempt_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "attempt_number"], name="outbound_call_attempts_once"),
+        ]
+        indexes = [
+            models.Index(fields=["run", "id"], name="outbound_call_attempts_run"),
+            models.Index(fields=["lead", "-ended_at"], name="outbound_call_attempts_lead"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.call_id}/{self.attempt_number} {self.phone} ({self.outcome})"
 
 
 class CallEvent(models.Model):

@@ -1,10 +1,14 @@
 """Reads of runs and their calls, always scoped to one business."""
 
-from django.db.models import Count, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 
 from callcenter.errors import NotFound
 from callcenter.models import Business
-from outbound.models import OutboundCallJob, OutboundCallRun
+from leads.models import Lead
+from outbound.models import CallAttempt, OutboundCallJob, OutboundCallRun
 
 CallStatus = OutboundCallJob.Status
 
@@ -18,9 +22,21 @@ def call_status_counts(*, run_id: int) -> dict[str, int]:
     return counts
 
 
-def run_progress(*, run: OutboundCallRun) -> dict:
-    """The seed's progress shape: queued, in_progress (dialing + calling), completed, failed, ..."""
+def run_progress(*, run: OutboundCallRun, now: datetime | None = None) -> dict:
+    """The seed's progress shape (queued, in_progress = dialing + calling, completed, failed,
+    total_leads, concurrency: their meaning never changes), then what was added since:
+    outcomes of the finished leads, answer rate, times, an estimate of the time left, and
+    whether the run waits for its leads' calling hours."""
+    now = now or timezone.now()
     counts = call_status_counts(run_id=run.pk)
+    in_progress = counts[CallStatus.DIALING] + counts[CallStatus.CALLING]
+    outcomes = run_outcome_counts(run=run)
+    next_call_at = None
+    if run.is_active and counts[CallStatus.QUEUED] and not in_progress:
+        next_call_at = run_next_call_at(run_id=run.pk)
+    waiting_for_hours = bool(
+        run.status == OutboundCallRun.Status.RUNNING and next_call_at is not None and next_call_at > now
+    )
     return {
         "run_id": run.pk,
         "status": run.status,
@@ -40,7 +56,54 @@ def run_progress(*, run: OutboundCallRun) -> dict:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "message": run.message,
+        "outcomes": outcomes,
+        "answer_rate": _answer_rate(outcomes),
+        "eta_seconds": _eta_seconds(
+            run=run, remaining=counts[CallStatus.QUEUED] + in_progress, next_call_at=next_call_at, now=now
+        ),
+        "waiting_for_calling_hours": waiting_for_hours,
+        "next_call_at": next_call_at,
     }
+
+
+# Outcomes of leads that were never really tried: no part of the answer rate.
+_NOT_TRIED = ("do_not_call", "canceled")
+
+
+def _answer_rate(outcomes: dict[str, int]) -> float | None:
+    """Leads a person answered (opting out included) out of the finished leads that were tried."""
+    tried = sum(n for key, n in outcomes.items() if key not in _NOT_TRIED)
+    if not tried:
+        return None
+    return round((outcomes["answered"] + outcomes["opted_out"]) / tried, 4)
+
+
+def _eta_seconds(*, run: OutboundCallRun, remaining: int, next_call_at, now: datetime) -> int | None:
+    """The leads left at the pace so far (finished leads per second since the start), and
+    no sooner than the next calling window opens. None while there is no pace yet; 0 done."""
+    if not run.is_active:
+        return 0
+    if not remaining:
+        return 0
+    finished = run.total_leads - remaining
+    if finished <= 0 or run.started_at is None:
+        return None
+    elapsed = max((now - run.started_at).total_seconds(), 0.0)
+    eta = remaining * elapsed / finished
+    if next_call_at is not None and next_call_at > now:
+        eta = max(eta, (next_call_at - now).total_seconds())
+    return round(eta)
+
+
+def run_next_call_at(*, run_id: int) -> datetime | None:
+    """When the run's next queued call is due: its retry delay, its backoff, or its lead's
+    calling window opening. None when nothing is queued. A fill at that time dials it."""
+    return (
+        OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.QUEUED)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
 
 
 def run_list(*, business: Business) -> QuerySet[OutboundCallRun]:
@@ -55,8 +118,20 @@ def run_get(*, business: Business, run_id: int) -> OutboundCallRun:
 
 
 def run_call_list(*, business: Business, run_id: int) -> QuerySet[OutboundCallJob]:
+    """The run's calls, one per lead, each with its finished attempts (prefetched)."""
     run = run_get(business=business, run_id=run_id)
-    return OutboundCallJob.objects.filter(business=business, run=run).order_by("id")
+    return (
+        OutboundCallJob.objects.filter(business=business, run=run)
+        .order_by("id")
+        .prefetch_related(Prefetch("history", queryset=CallAttempt.objects.order_by("attempt_number")))
+    )
+
+
+def lead_attempt_list(*, business: Business, lead_id: int) -> QuerySet[CallAttempt]:
+    """A lead's attempts across runs, latest first. Another business's lead is not found."""
+    if not Lead.objects.filter(business=business, pk=lead_id).exists():
+        raise NotFound()
+    return CallAttempt.objects.filter(business=business, lead_id=lead_id).order_by("-ended_at", "-id")
 
 
 OUTCOME_KEYS = (

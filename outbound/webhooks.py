@@ -1,13 +1,18 @@
 """Where Twilio calls in. Every view is signed (X-Twilio-Signature) and thin."""
 
 import logging
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import VoiceResponse
 
+from callcenter import twilio_gateway
+from callcenter.ops import metrics
 from callcenter.webhook_forms import BIGINT_MAX, TwilioCallbackForm, count_field, sid_field
 from callcenter.webhook_security import twilio_signature_required
 from outbound import services
@@ -41,6 +46,8 @@ def call_status_webhook(request):
     result = services.call_status_callback_record(
         job_id=form.cleaned_data["job_id"], claim_number=form.cleaned_data["claim"], params=request.POST.dict()
     )
+    if result == "duplicate":
+        metrics.WEBHOOKS_DUPLICATE.labels(webhook="call_status_webhook").inc()
     logger.debug("Status callback for call %s: %s", form.cleaned_data["job_id"], result)
     return HttpResponse(status=204)
 
@@ -48,13 +55,59 @@ def call_status_webhook(request):
 @require_POST
 @twilio_signature_required
 def voice_webhook(request):
-    """What the callee hears: a Dial to the agent number, or the configured Hebrew message.
+    """What the callee hears: a Dial to the agent number, or the configured Hebrew message
+    followed by the opt-out offer (OUTBOUND_OPT_OUT_DIGIT), inside a one-key Gather whose
+    action is the signed gather webhook of this call and claim.
 
     Recording, when enabled, is asked for in calls.create and covers the whole call.
     """
     response = VoiceResponse()
+    digit = settings.OUTBOUND_OPT_OUT_DIGIT
     if settings.OUTBOUND_AGENT_NUMBER:
         response.dial(settings.OUTBOUND_AGENT_NUMBER)
+    elif digit:
+        query = urlencode({"job_id": request.GET.get("job_id", ""), "claim": request.GET.get("claim", "")})
+        gather = response.gather(
+            num_digits=1, action=twilio_gateway.public_url(f"/webhooks/twilio/gather?{query}"), method="POST"
+        )
+        gather.say(settings.OUTBOUND_VOICE_MESSAGE, language="he-IL")
+        with translation.override(settings.LANGUAGE_CODE):
+            offer = _("To stop receiving calls from us, press %(digit)s.") % {"digit": digit}
+        gather.say(offer, language="he-IL")
     else:
         response.say(settings.OUTBOUND_VOICE_MESSAGE, language="he-IL")
+    return twiml_response(response)
+
+
+class GatherCallbackForm(TwilioCallbackForm):
+    """The key a callee pressed at the Gather of this call and claim."""
+
+    job_id = forms.IntegerField(min_value=1, max_value=BIGINT_MAX)
+    claim = count_field()
+    Digits = forms.CharField(max_length=32, required=False)
+
+
+@require_POST
+@twilio_signature_required
+def gather_webhook(request):
+    """The key the callee pressed. The opt-out key puts the number on the do-not-call list
+    and answers a short Hebrew confirmation; any other key (or a malformed request, logged
+    and ignored) just ends the call."""
+    response = VoiceResponse()
+    form = GatherCallbackForm(request)
+    digit = settings.OUTBOUND_OPT_OUT_DIGIT
+    if not form.ignored(request) and digit and form.cleaned_data["Digits"].strip() == digit:
+        job_id = form.cleaned_data["job_id"]
+        if services.call_opt_out_record(job_id=job_id, claim_number=form.cleaned_data["claim"]):
+            with translation.override(settings.LANGUAGE_CODE):
+                confirmation = _("Your number has been removed from our call list. Goodbye.")
+            response.say(confirmation, language="he-IL")
+        else:
+            logger.warning("Opt-out key pressed for unknown call job %s", job_id)
+    response.hangup()
+    return twiml_response(response)
+
+
+def twiml_response(response: VoiceResponse) -> HttpResponse:
+    # The charset is named: Twilio (and the simulator) would otherwise guess it for the Hebrew.
     return HttpResponse(str(response), content_type="text/xml; charset=utf-8")

@@ -30,6 +30,7 @@ from django_q.tasks import schedule
 
 from callcenter import twilio_gateway
 from callcenter.guarded_jobs import JobInterrupted, guarded_job_claim, guarded_job_finish, guarded_job_heartbeat
+from callcenter.ops import metrics
 from callcenter.twilio_gateway import PermanentTwilioError, RetryableTwilioError
 from recordings.models import Recording, RecordingRun, recording_upload_to
 from recordings.services import DOWNLOAD_TASK
@@ -200,7 +201,10 @@ def _record_download(
 
 
 def _finish(*, run: RecordingRun, status: str, message: str = "") -> bool:
-    return guarded_job_finish(job=run, status=status, message=message, next_attempt_at=None)
+    finished = guarded_job_finish(job=run, status=status, message=message, next_attempt_at=None)
+    if finished:
+        metrics.count(metrics.RECORDING_DOWNLOADS, result=status)
+    return finished
 
 
 def _fail(*, run: RecordingRun, message: str) -> str:

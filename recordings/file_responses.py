@@ -6,8 +6,16 @@ that slice, in blocks, from the open file: memory stays constant whatever the si
 gunicorn the slice still goes out through sendfile (the file is positioned at the range's
 start and Content-Length bounds it). The header is read by callcenter.http_ranges: several
 ranges or a malformed header give the whole file, 200; a range starting past the end, 416.
+
+With RECORDING_FILE_DELIVERY set to x-accel-redirect (nginx) or x-sendfile, the same checks
+run here and the front server sends the bytes (deploy/nginx/callcenter.conf hands it our ETag
+and Last-Modified, so a matching If-Range is honoured as here); a Range this module sets aside
+is answered by Django itself.
 """
 
+from urllib.parse import quote
+
+from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date, parse_etags
 
@@ -15,6 +23,8 @@ from callcenter.http_ranges import RangeNotSatisfiable, parse_single_range
 from recordings.models import Recording
 
 BLOCK_SIZE = 64 * 1024
+# RECORDING_FILE_DELIVERY values that hand the file to the front server.
+FRONT_SERVER_DELIVERIES = frozenset({"x-accel-redirect", "x-sendfile"})
 
 
 class _FileSlice:
@@ -82,8 +92,14 @@ def recording_file_response(request: HttpRequest, recording: Recording) -> HttpR
         response["Accept-Ranges"] = "bytes"
         return response
 
-    file = recording.file.storage.open(recording.file.name, "rb")
     content_type = recording.content_type or "application/octet-stream"
+    # The front server sends the file whole when no Range was asked for, or the one range
+    # this module accepted. A Range set aside here (several ranges, malformed, an outdated
+    # If-Range) is rare and streamed by Django, so no front server reads it differently.
+    front_server = settings.RECORDING_FILE_DELIVERY in FRONT_SERVER_DELIVERIES
+    if front_server and (byte_range is not None or not request.headers.get("Range")):
+        return _front_server_response(recording, content_type=content_type, validators=validators)
+    file = recording.file.storage.open(recording.file.name, "rb")
     if byte_range is None:
         response = FileResponse(file, content_type=content_type)
         response["Content-Length"] = str(size)
@@ -94,6 +110,22 @@ def recording_file_response(request: HttpRequest, recording: Recording) -> HttpR
         response["Content-Length"] = str(length)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response.block_size = BLOCK_SIZE
+    response["Content-Disposition"] = f'inline; filename="{recording.call_sid}.{_extension(recording)}"'
+    for header, value in validators.items():
+        response[header] = value
+    return response
+
+
+def _front_server_response(recording: Recording, *, content_type: str, validators: dict) -> HttpResponse:
+    """Hand the bytes to the front server. Django has already answered 304 and 416 itself;
+    the front server applies the Range (and If-Range against the ETag it is given), so the
+    bytes, status and headers are those Django would have sent."""
+    response = HttpResponse(content_type=content_type)
+    if settings.RECORDING_FILE_DELIVERY == "x-accel-redirect":
+        location = settings.RECORDING_ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + quote(recording.file.name)
+        response["X-Accel-Redirect"] = location
+    else:
+        response["X-Sendfile"] = recording.file.storage.path(recording.file.name)
     response["Content-Disposition"] = f'inline; filename="{recording.call_sid}.{_extension(recording)}"'
     for header, value in validators.items():
         response[header] = value

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlencode
 
 import phonenumbers
@@ -37,6 +37,7 @@ class Delivery:
     log: dict
 
 
+@lru_cache(maxsize=65536)
 def _country(number: str) -> str:
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
@@ -85,9 +86,11 @@ class Callbacks:
         scheduler: Scheduler,
         config: Callable[[], SimConfig],
         on_twiml: Callable[[SimCall, str], None],
+        on_gather_answered: Callable[[SimCall], None],
     ):
         self._lock = lock
         self._on_twiml = on_twiml
+        self._on_gather_answered = on_gather_answered
         self._scheduler = scheduler
         self._config = config
         self._pending: dict[str, deque[Delivery]] = {}
@@ -181,6 +184,7 @@ class Callbacks:
             "http_status": None,
             "error": None,
             "fault": fault,
+            "_params": params,
         }
         call.callbacks.append(log)
         return Delivery(call, kind, url, method, params, signature, due, log)
@@ -281,3 +285,5 @@ class Callbacks:
                 call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body[:2000]}
                 if status == 200:
                     self._on_twiml(call, body)
+            elif delivery.kind == "gather" and status == 200:
+                self._on_gather_answered(delivery.call)

@@ -101,8 +101,11 @@ class SimConfig:
     # SipResponseCode per final status (see DEFAULT_SIP_RESPONSE_CODES); failed, busy and
     # no-answer callbacks also carry ErrorCode 31000 + the code and its ErrorMessage.
     sip_response_codes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SIP_RESPONSE_CODES))
-    # The digit pressed by callees of the "keypress" outcome (Gather's Digits).
+    # The digit pressed by callees of the "keypress" outcome (Gather's Digits), and how long
+    # the call goes on once our server has answered the digits (its confirmation) before it
+    # ends, in simulated seconds.
     keypress_digit: str = "9"
+    keypress_hangup_seconds: float = 3.0
     # Well-formed numbers that still answer 400 / 21211 (Twilio's test number +15005550001 always does).
     invalid_numbers: frozenset[str] = frozenset()
 
@@ -192,6 +195,7 @@ class SimConfig:
             "recording_delay_seconds",
             "recording_unavailable_seconds",
             "recording_unavailable_fetches",
+            "keypress_hangup_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

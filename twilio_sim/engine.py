@@ -33,7 +33,11 @@ class SimEngine:
         self._stopped = threading.Event()
         self._scheduler = Scheduler(self._lock, self._stopped)
         self._callbacks = Callbacks(
-            lock=self._lock, scheduler=self._scheduler, config=lambda: self._config, on_twiml=self._twiml_received
+            lock=self._lock,
+            scheduler=self._scheduler,
+            config=lambda: self._config,
+            on_twiml=self._twiml_received,
+            on_gather_answered=self._gather_answered,
         )
         self.base_url = ""
 
@@ -162,10 +166,11 @@ class SimEngine:
         with self._lock:
             return list(self._calls.values())
 
-    def call_json(self, sid: str) -> dict | None:
+    def call_requests_sent(self, sid: str) -> list[dict]:
+        """The requests made for a call so far, with their parameters (its Events list)."""
         with self._lock:
             call = self._calls.get(sid)
-            return call.as_json() if call else None
+            return [dict(log) for log in call.callbacks if log["sent_at"] is not None] if call else []
 
     def recordings(self) -> list[SimRecording]:
         with self._lock:
@@ -255,6 +260,12 @@ class SimEngine:
         params = {**call_params(call, "in-progress"), "Digits": call.pressed_digits, "FinishedOnKey": ""}
         self._callbacks.gather(call, url=gather.action, method=gather.method, params=params, now=time.time())
 
+    def _gather_answered(self, call: SimCall) -> None:
+        """Our server answered the digits (a confirmation, then the end of its TwiML): the call
+        ends keypress_hangup_seconds later, unless it has ended by then anyway."""
+        due = time.time() + self._config.keypress_hangup_seconds / self._config.time_scale
+        self._scheduler.at(due, partial(self._transition, call, "completed"))
+
     def _answered_by(self, call: SimCall) -> str:
         config = self._config
         shares = config.answered_by
@@ -274,8 +285,9 @@ class SimEngine:
         call.status = status
         call.ended_at = now
         if status == "completed":
-            if call.ended_by_api:
-                # Hung up through the API: it lasted until now, in simulated seconds.
+            if call.ended_by_api or call.pressed_digits:
+                # Hung up through the API, or after the digits were answered: it lasted until
+                # now, in simulated seconds.
                 call.duration = round((now - call.answered_at) * self._config.time_scale)
             else:
                 call.duration = round(call.talk_seconds)

@@ -92,7 +92,7 @@ def call_event_resource(log: dict) -> dict:
         "request": {
             "method": log["method"],
             "url": log["url"],
-            "parameters": {},
+            "parameters": dict(log["_params"]),
             "created": rfc2822(log["sent_at"] or log["due_at"]),
         },
         "response": {

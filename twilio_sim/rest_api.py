@@ -279,25 +279,15 @@ def _recordings_list(request: SimRequestHandler, match, query: dict, body: bytes
     if call_sid:
         recordings = [r for r in recordings if r.call_sid == call_sid]
     recordings.sort(key=lambda r: r.created_at, reverse=True)
-    _send_page(
-        request,
-        query,
-        key="recordings",
-        base=f"{_account_base(match)}/Recordings.json",
-        items=[recording_resource(r) for r in recordings],
-    )
+    items = [recording_resource(r) for r in recordings]
+    _send_page(request, query, key="recordings", base=f"{_account_base(match)}/Recordings.json", items=items)
 
 
 def _call_recordings_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
     call = _own_call(request, match, match["call"])
-    recordings = [call.recording] if call.recording else []
-    _send_page(
-        request,
-        query,
-        key="recordings",
-        base=f"{_account_base(match)}/Calls/{call.sid}/Recordings.json",
-        items=[recording_resource(r, of_call=True) for r in recordings],
-    )
+    items = [recording_resource(call.recording, of_call=True)] if call.recording else []
+    base = f"{_account_base(match)}/Calls/{call.sid}/Recordings.json"
+    _send_page(request, query, key="recordings", base=base, items=items)
 
 
 def _call_recording_fetch(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
@@ -309,14 +299,9 @@ def _call_recording_fetch(request: SimRequestHandler, match, query: dict, body: 
 
 def _call_events_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:
     call = _own_call(request, match, match["call"])
-    sent = [log for log in request.engine.call_json(call.sid)["callbacks"] if log["sent_at"] is not None]
-    _send_page(
-        request,
-        query,
-        key="events",
-        base=f"{_account_base(match)}/Calls/{call.sid}/Events.json",
-        items=[call_event_resource(log) for log in sent],
-    )
+    items = [call_event_resource(log) for log in request.engine.call_requests_sent(call.sid)]
+    base = f"{_account_base(match)}/Calls/{call.sid}/Events.json"
+    _send_page(request, query, key="events", base=base, items=items)
 
 
 def _call_notifications_list(request: SimRequestHandler, match, query: dict, body: bytes) -> None:

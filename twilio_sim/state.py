@@ -119,5 +119,7 @@ class SimCall:
             "recording_sid": self.recording.sid if self.recording else None,
             "machine_detection": self.machine_detection,
             "twiml": dict(self.twiml) if self.twiml else None,
-            "callbacks": [dict(entry) for entry in self.callbacks],
+            # Each request's parameters ("_params") stay out of the timelines: they serve the
+            # call's Events list only.
+            "callbacks": [{k: v for k, v in entry.items() if k != "_params"} for entry in self.callbacks],
         }

@@ -16,19 +16,18 @@ class Gather:
 
 
 def gather_in(twiml: str, *, document_url: str) -> Gather | None:
-    """The first ``<Gather>`` with an ``action`` in ``twiml``, its action resolved against the
-    document's URL as Twilio does; None when there is none or the TwiML does not parse."""
+    """The first ``<Gather>`` in ``twiml``, its action resolved against the document's URL as
+    Twilio does (no action: the document's own URL); None when there is none or the TwiML
+    does not parse."""
     try:
         root = ET.fromstring(twiml)  # noqa: S314 - our own server's TwiML, in tests and the demo
     except ET.ParseError:
         return None
     for element in root.iter("Gather"):
         action = (element.get("action") or "").strip()
-        if not action:
-            continue
         num_digits = element.get("numDigits")
         return Gather(
-            action=urljoin(document_url, action),
+            action=urljoin(document_url, action) if action else document_url,
             method=(element.get("method") or "POST").upper(),
             num_digits=int(num_digits) if num_digits and num_digits.isdigit() else None,
             finish_on_key=element.get("finishOnKey", "#"),

@@ -12,35 +12,26 @@ whether calls.create may have gone out), so a change that lost a race changes no
 and says so. The (run, slot) partial unique index and the slot check hold the cap
 whatever the code above them does.
 
-Rows are read by column name (sql.rows_as), never by position.
+The reports Twilio sends about a placed call (progress, the end of an attempt, an
+opt-out) are in call_reports. Rows are read by column name (sql.rows_as), never by position.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from callcenter import twilio_gateway
 from outbound.models import OutboundCallJob
-from outbound.services.sql import db_datetime, locking, row_as, row_update, rows_as
+from outbound.services.call_reports import CallReport, call_end, call_lock
+from outbound.services.sql import db_datetime, locking, rows_as
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
 ACTIVE = OutboundCallJob.ACTIVE_STATUSES
-
-
-@dataclass(frozen=True)
-class CallReport:
-    """A call's state as Twilio reported it, from a callback or a fetch."""
-
-    call_sid: str
-    status: str
-    sequence_number: int | None = None
-    answered_by: str = ""
-    duration: int | None = None
-    error_code: str = ""
-    error_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +41,7 @@ class DueCall:
     id: int
     claim_number: int
     phone: str
+    time_zone: str
     dial_errors: int
     do_not_call: bool
 
@@ -66,30 +58,16 @@ class Claim:
     dial_errors: int
 
 
-@dataclass(frozen=True)
-class LockedCall:
-    """A call as read under its row lock, with the run settings a final report needs."""
-
-    id: int
-    run_id: int
-    status: str
-    claim_number: int
-    call_sid: str | None
-    last_sequence_number: int
-    answered_by: str
-    attempts: int
-    error_message: str
-    run_status: str
-    run_max_attempts: int
-    run_retry_delay_seconds: int
-    run_cancel_requested: bool
-
-
 # --- Claim (under the run row lock) -----------------------------------------------------
 
 
+# do_not_call: the lead's own flag, or the number on the business's do-not-call list
+# (an opt-out pressed during another call of a run still in progress counts at once).
 _DUE_CALLS = """
-    SELECT j.id, j.claim_number, j.phone, j.dial_errors, COALESCE(l.do_not_call, FALSE) AS do_not_call
+    SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors,
+           COALESCE(l.do_not_call, FALSE) OR EXISTS (
+               SELECT 1 FROM do_not_call_numbers d WHERE d.business_id = j.business_id AND d.phone = j.phone
+           ) AS do_not_call
     FROM outbound_call_jobs j LEFT JOIN leads l ON l.id = j.lead_id
     WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s
     ORDER BY j.next_attempt_at, j.id LIMIT %s"""
@@ -111,7 +89,8 @@ def calls_due_lock(*, run_id: int, limit: int, now: datetime) -> list[DueCall]:
 
 _CLAIM = """
     UPDATE outbound_call_jobs SET status = %s, slot = %s, claim_number = %s, claimed_at = %s,
-        dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '', updated_at = %s
+        dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '',
+        waiting_for_hours = FALSE, updated_at = %s
     WHERE id = %s"""
 
 
@@ -140,6 +119,29 @@ def call_skip_do_not_call(*, call: DueCall, now: datetime) -> None:
     OutboundCallJob.objects.filter(pk=call.id).update(
         status=CallStatus.SKIPPED, outcome=Outcome.DO_NOT_CALL, ended_at=now, updated_at=now
     )
+
+
+def call_wait_for_hours(*, call: DueCall, until: datetime) -> None:
+    """A due call outside its lead's calling hours stays queued, without a slot, until
+    its window opens; the due-calls index then skips it. Needs its row lock."""
+    OutboundCallJob.objects.filter(pk=call.id).update(
+        next_attempt_at=until, waiting_for_hours=True, updated_at=timezone.now()
+    )
+
+
+def calls_waiting_for_hours_due(*, business_id: int, now: datetime) -> set[int]:
+    """The business's calling hours changed: its calls waiting for the old hours are due
+    now, so the next fill weighs each against the new ones (and sends it back to wait if
+    still outside). Returns the ids of their runs.
+
+    No lock needed: a call waiting is queued and out of every fill's due set until now;
+    a fill that claims it meanwhile clears the flag in its own update, and this one then
+    leaves it alone (its WHERE names the flag).
+    """
+    waiting = OutboundCallJob.objects.filter(business_id=business_id, status=CallStatus.QUEUED, waiting_for_hours=True)
+    run_ids = set(waiting.values_list("run_id", flat=True).distinct())
+    waiting.update(next_attempt_at=now, waiting_for_hours=False, updated_at=now)
+    return run_ids
 
 
 # --- Dialing (no lock held: each statement checks the claim it belongs to) -------------
@@ -173,23 +175,25 @@ def call_sid_record(*, claim: Claim, call_sid: str) -> None:
         cursor.execute(_SID_RECORD, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
 
 
+# Twilio's codes for a number that cannot be called at all.
+_INVALID_NUMBER_CODES = {"13224", "21211", "21214", "21217", "21401"}
+
+
 def call_dial_fail(*, claim: Claim, error: Exception) -> bool:
-    """The number cannot be called (calls.create refused it for good): the call fails and
-    frees its slot. Only this claim, before any SID: a later change wins."""
-    now = timezone.now()
-    return bool(
-        OutboundCallJob.objects.filter(
-            pk=claim.job_id, claim_number=claim.claim_number, status=CallStatus.DIALING, call_sid__isnull=True
-        ).update(
-            status=CallStatus.FAILED,
-            outcome=Outcome.FAILED,
-            slot=None,
-            ended_at=now,
-            error_code=_error_code(error),
-            error_message=_error_message(error),
-            updated_at=now,
-        )
-    )
+    """calls.create refused the number for good: the attempt ends failed (invalid_number
+    for a number that cannot exist) and frees its slot. Only this claim, before any SID,
+    under the call's row lock like every report: a change that came first wins."""
+    code = _error_code(error)
+    report = CallReport(call_sid="", status="failed", error_code=code, error_message=_error_message(error))
+    outcome = Outcome.INVALID_NUMBER if code in _INVALID_NUMBER_CODES else Outcome.FAILED
+    with transaction.atomic():
+        call = call_lock(job_id=claim.job_id)
+        if call is None or call.claim_number != claim.claim_number or call.status != CallStatus.DIALING:
+            return False
+        if call.call_sid:
+            return False
+        call_end(call=call, report=report, outcome=outcome, retry=False, now=timezone.now())
+    return True
 
 
 def call_slot_release(
@@ -232,92 +236,6 @@ def _error_message(error: Exception) -> str:
     return str(getattr(error, "message", "") or error)[:2000]
 
 
-# --- Reports (under the call's row lock) ------------------------------------------------
-
-
-_CALL_LOCK = """
-    SELECT j.id, j.run_id, j.status, j.claim_number, j.call_sid, j.last_sequence_number, j.answered_by,
-           j.attempts, j.error_message, r.status AS run_status, r.max_attempts AS run_max_attempts,
-           r.retry_delay_seconds AS run_retry_delay_seconds,
-           r.cancel_requested_at IS NOT NULL AS run_cancel_requested{no_flush_wait}
-    FROM outbound_call_jobs j JOIN outbound_call_runs r ON r.id = j.run_id
-    WHERE j.id = %s"""
-
-
-def call_lock(*, job_id: int, wait_for_flush: bool = True) -> LockedCall | None:
-    """Lock a call's row for this transaction and read it. The row lock serialises
-    callbacks, fetches and dial results of one call.
-
-    The run's settings come with it, unlocked and as they were when the statement began
-    (after waiting for the call's lock PostgreSQL reads the call again, not the run). A
-    cancel or failure of the run that lands meanwhile is caught by the fill that follows
-    every final report, which cancels the queued calls of such a run under the run lock.
-
-    wait_for_flush=False lets this transaction commit without waiting for its WAL flush
-    (PostgreSQL): a report lost to a database crash in the next few milliseconds costs
-    nothing, as the reconciler fetches that call's state from Twilio, while every report
-    of a call waits for the previous one's commit. Asked for in the same statement as the
-    lock, it costs no round trip of its own.
-    """
-    no_flush_wait = ""
-    if not wait_for_flush and connection.vendor == "postgresql":
-        no_flush_wait = ", set_config('synchronous_commit', 'off', true) AS no_flush_wait"
-    with connection.cursor() as cursor:
-        cursor.execute(_CALL_LOCK.format(no_flush_wait=no_flush_wait) + locking("FOR UPDATE OF j"), [job_id])
-        return row_as(cursor, LockedCall)
-
-
-def _report_changes(*, call: LockedCall, report: CallReport, now: datetime) -> dict:
-    changes = {"last_event_at": now, "twilio_status": report.status, "updated_at": now}
-    if not call.call_sid:
-        changes["call_sid"] = report.call_sid
-    if report.sequence_number is not None:
-        changes["last_sequence_number"] = report.sequence_number
-    if report.answered_by:
-        changes["answered_by"] = report.answered_by
-    return changes
-
-
-def call_progress_record(*, call: LockedCall, report: CallReport, answered: bool, now: datetime) -> None:
-    """A report that does not end the call: its SID, sequence and Twilio status; when
-    `answered`, a dialing call moves to "calling". Needs the call's row lock (call_lock)."""
-    changes = _report_changes(call=call, report=report, now=now)
-    if answered and call.status == CallStatus.DIALING:
-        changes.update(status=CallStatus.CALLING, answered_at=now)
-    row_update(OutboundCallJob, pk=call.id, changes=changes)
-
-
-def call_end(*, call: LockedCall, report: CallReport, outcome: str, retry: bool, now: datetime) -> None:
-    """The call ended: its slot is free, and the lead is either final with `outcome` or,
-    when `retry`, queued again for the run's retry delay without a slot.
-
-    Needs the call's row lock (call_lock). A cancel that races with a retry is caught by
-    the next fill, which cancels the queued calls of a canceled run under its lock.
-    """
-    changes = _report_changes(call=call, report=report, now=now)
-    changes.update(slot=None, ended_at=now)
-    if report.duration is not None:
-        changes["duration_seconds"] = report.duration
-    if report.error_code:
-        changes["error_code"] = report.error_code[:32]
-    if report.error_message:
-        changes["error_message"] = report.error_message
-    if retry:
-        changes.update(
-            status=CallStatus.QUEUED,
-            outcome="",
-            call_sid=None,
-            next_attempt_at=now + timedelta(seconds=call.run_retry_delay_seconds),
-            error_message=report.error_message or call.error_message or report.status,
-        )
-    else:
-        changes.update(status=_FINAL_STATUS.get(outcome, CallStatus.COMPLETED), outcome=outcome)
-    row_update(OutboundCallJob, pk=call.id, changes=changes)
-
-
-_FINAL_STATUS = {Outcome.FAILED: CallStatus.FAILED, Outcome.CANCELED: CallStatus.CANCELED}
-
-
 # --- Cancelling --------------------------------------------------------------------------
 
 
@@ -333,6 +251,19 @@ def calls_queued_cancel(*, now: datetime, run_id: int | None = None, call_ids: l
     if call_ids is not None:
         calls = calls.filter(pk__any=call_ids)
     return calls.update(status=CallStatus.CANCELED, outcome=Outcome.CANCELED, ended_at=now, updated_at=now)
+
+
+def calls_ringing_cancel_on_commit(*, run_id: int) -> None:
+    """Once this transaction commits, cancel at Twilio the run's calls that ring and nobody
+    has answered yet (dialing, with a SID). Twilio's callbacks then end them by the usual
+    forward-only rules; a call answered meanwhile goes on, as Twilio leaves it alone."""
+    ringing = list(
+        OutboundCallJob.objects.filter(run_id=run_id, status=CallStatus.DIALING, call_sid__isnull=False).values_list(
+            "call_sid", flat=True
+        )
+    )
+    if ringing:
+        transaction.on_commit(partial(twilio_gateway.calls_cancel, call_sids=ringing))
 
 
 # --- Leads being deleted -----------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.call_transitions import CallReport, LockedCall, call_end, call_lock, call_progress_record
+from outbound.services.call_reports import CallReport, LockedCall, call_end, call_lock, call_progress_record
 from outbound.services.dispatch import dispatch_fill_on_commit
 from outbound.services.sql import db_datetime
 
@@ -129,7 +129,10 @@ def call_report_apply(*, job: LockedCall, claim_number: int | None, report: Call
     if report.status not in TWILIO_FINAL:
         call_progress_record(call=job, report=report, answered=report.status == TWILIO_IN_PROGRESS, now=now)
         return "applied"
-    outcome = _outcome(report=report, answered_by=report.answered_by or job.answered_by)
+    if job.outcome == Outcome.OPTED_OUT:
+        outcome = Outcome.OPTED_OUT  # pressed the opt-out key during the call (the gather webhook)
+    else:
+        outcome = _outcome(report=report, answered_by=report.answered_by or job.answered_by)
     retry = (
         outcome in _RETRYABLE_OUTCOMES
         and job.attempts < job.run_max_attempts

@@ -4,7 +4,8 @@
       repeat:
         _claim_due_calls      one short transaction under the run row lock:
                                 ended or cancel asked  -> cancel the queued calls (finish if idle)
-                                free slots, running    -> claim due calls into them
+                                free slots, running    -> claim due calls into them (a lead
+                                                          outside its hours waits for them)
                                 nothing left at all    -> finish the run
         _dial (each claim)    no lock held: pacer turn, dial gate, calls.create, then
                                 SID recorded | failed for good (slot free) | refused (requeued)
@@ -19,9 +20,7 @@ is one function of call_transitions / run_transitions.
 import logging
 import time
 from datetime import datetime, timedelta
-from datetime import time as dt_time
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -39,9 +38,12 @@ from outbound.services.call_transitions import (
     call_sid_record,
     call_skip_do_not_call,
     call_slot_release,
+    call_wait_for_hours,
     calls_due_lock,
     calls_queued_cancel,
+    calls_ringing_cancel_on_commit,
 )
+from outbound.services.calling_hours import calling_window
 from outbound.services.run_transitions import (
     LockedRun,
     run_cancel_request,
@@ -114,13 +116,14 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
             if not run.cancel_requested:
                 # Cancelled through the jobs API (POST /api/jobs/{id}/cancel): same as cancelling the run.
                 run_cancel_request(run_id=run_id, now=now)
+                calls_ringing_cancel_on_commit(run_id=run_id)
             calls_queued_cancel(run_id=run_id, now=now)
             if not used_slots:
                 run_finish(run_id=run_id, status=RunStatus.CANCELED, message=_("Canceled on request."))
             return []
         free_slots = [slot for slot in range(1, run.concurrency + 1) if slot not in used_slots]
         claims = []
-        if free_slots and run.status == RunStatus.RUNNING and _within_hours(run=run, at=now):
+        if free_slots and run.status == RunStatus.RUNNING:
             claims = _claim_into(run=run, free_slots=free_slots, now=now)
         # Whether anything is still queued is only asked when it can end the run: a claim
         # already proves it, and an active call keeps the run going anyway.
@@ -130,8 +133,9 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
 
 
 def _claim_into(*, run: LockedRun, free_slots: list[int], now: datetime) -> list[Claim]:
-    """Claim due calls into the free slots; a lead that must not be called is skipped and
-    its slot goes to the next one."""
+    """Claim due calls into the free slots. A lead that must not be called is skipped, and
+    one outside its calling hours waits for them; either way its slot goes to the next."""
+    window = calling_window(start=run.hours_start, end=run.hours_end)
     claims: list[Claim] = []
     while free_slots:
         due = calls_due_lock(run_id=run.id, limit=len(free_slots), now=now)
@@ -141,27 +145,14 @@ def _claim_into(*, run: LockedRun, free_slots: list[int], now: datetime) -> list
             if call.do_not_call:
                 call_skip_do_not_call(call=call, now=now)
                 continue
+            time_zone = call.time_zone or run.time_zone
+            if window is not None and not window.contains(time_zone=time_zone, at=now):
+                call_wait_for_hours(call=call, until=window.next_open(time_zone=time_zone, at=now))
+                continue
             claims.append(
                 call_claim(call=call, run_id=run.id, business_id=run.business_id, slot=free_slots.pop(0), now=now)
             )
     return claims
-
-
-def _within_hours(*, run: LockedRun, at: datetime) -> bool:
-    """Whether `at` falls inside the calling hours in the business's time zone: its own
-    CallingHours when it has them, else OUTBOUND_CALLING_HOURS_START/END (unset: always)."""
-    start: dt_time | None = run.hours_start
-    end: dt_time | None = run.hours_end
-    if start is not None and end is not None:
-        start_text, end_text = start.strftime("%H:%M"), end.strftime("%H:%M")
-    else:
-        start_text, end_text = settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END
-    if not start_text or not end_text:
-        return True
-    local = at.astimezone(ZoneInfo(run.time_zone or settings.TIME_ZONE)).strftime("%H:%M")
-    if start_text <= end_text:
-        return start_text <= local < end_text
-    return local >= start_text or local < end_text  # hours that span midnight
 
 
 # --- Dialing (no lock held) -----------------------------------------------------------------

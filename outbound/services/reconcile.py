@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from callcenter import twilio_gateway
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.call_transitions import CallReport, call_lock, call_slot_release
+from outbound.services.call_reports import CallReport, call_lock
+from outbound.services.call_transitions import call_slot_release
 from outbound.services.callbacks import call_report_apply
 from outbound.services.dispatch import run_fill_slots
 

@@ -5,20 +5,22 @@ takes, so a fill never sees a half-made decision.
 """
 
 import logging
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from callcenter import twilio_gateway
 from callcenter.errors import ApplicationError, Conflict, NotFound
 from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
-from outbound.services.call_transitions import calls_queued_cancel
+from outbound.services.call_transitions import (
+    calls_queued_cancel,
+    calls_ringing_cancel_on_commit,
+    calls_waiting_for_hours_due,
+)
 from outbound.services.dispatch import dispatch_fill_on_commit
 from outbound.services.run_transitions import run_finish
 
@@ -80,9 +82,9 @@ def outbound_run_start(
 
 
 def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
-    rows = leads.order_by("id").distinct().values_list("id", "phone", "name")
+    rows = leads.order_by("id").distinct().values_list("id", "phone", "name", "time_zone")
     batch: list[OutboundCallJob] = []
-    for lead_id, phone, name in rows.iterator(chunk_size=_INSERT_BATCH):
+    for lead_id, phone, name, time_zone in rows.iterator(chunk_size=_INSERT_BATCH):
         batch.append(
             OutboundCallJob(
                 business_id=run.business_id,
@@ -90,6 +92,7 @@ def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
                 lead_id=lead_id,
                 phone=phone,
                 lead_name=name[:200],
+                time_zone=time_zone,
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -155,13 +158,18 @@ def outbound_run_cancel(*, business: Business, run_id: int) -> OutboundCallRun:
         run.cancel_requested_at = now
         run.save(update_fields=["cancel_requested_at"])
         calls_queued_cancel(run_id=run.pk, now=now)
-        ringing = list(
-            OutboundCallJob.objects.filter(run=run, status=CallStatus.DIALING, call_sid__isnull=False).values_list(
-                "call_sid", flat=True
-            )
-        )
-        if ringing:
-            transaction.on_commit(partial(twilio_gateway.calls_cancel, call_sids=ringing))
+        calls_ringing_cancel_on_commit(run_id=run.pk)
         if not OutboundCallJob.objects.filter(run=run, status__in=OutboundCallJob.ACTIVE_STATUSES).exists():
             run = run_finish(run_id=run.pk, status=RunStatus.CANCELED, message=_("Canceled on request."))
     return run
+
+
+def calling_hours_changed(*, business: Business) -> int:
+    """After the business's calling hours were changed or removed: the calls waiting for the
+    old hours are weighed against the new ones by a fill of each of their runs, at once.
+    Returns how many runs are filled."""
+    with transaction.atomic():
+        run_ids = calls_waiting_for_hours_due(business_id=business.pk, now=timezone.now())
+        for run_id in sorted(run_ids):
+            dispatch_fill_on_commit(run_id)
+    return len(run_ids)

@@ -19,7 +19,7 @@ def db_datetime(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def row_update(model: type[Model], *, pk: int, changes: dict) -> int:
+def row_update_statement(model: type[Model], *, pk: int, changes: dict) -> tuple[str, list]:
     """UPDATE one row by primary key with field values, as QuerySet.update would."""
     assignments, params = [], []
     for name, value in changes.items():
@@ -28,9 +28,33 @@ def row_update(model: type[Model], *, pk: int, changes: dict) -> int:
         params.append(field.get_db_prep_save(value, connection))
     # Only the model's own table and column names are spliced in; every value is a parameter.
     sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {', '.join(assignments)} WHERE id = %s"  # noqa: S608
+    return sql, [*params, pk]
+
+
+def row_update(model: type[Model], *, pk: int, changes: dict) -> int:
+    sql, params = row_update_statement(model, pk=pk, changes=changes)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk])
+        cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def execute_together(statements: list[tuple[str, list]]) -> None:
+    """Run data-changing statements as one step of the per-call path.
+
+    On PostgreSQL they are sent as one statement (all but the last as WITH clauses): one
+    round trip, however many tables change. They must not read each other's changes: they
+    all see the rows as they were before it. Elsewhere they run one after another, in order.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql" or len(statements) == 1:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        *first, (last_sql, last_params) = statements
+        clauses = ", ".join(f"change_{index} AS ({sql})" for index, (sql, _params) in enumerate(first))
+        cursor.execute(
+            f"WITH {clauses} {last_sql}", [value for _sql, params in first for value in params] + list(last_params)
+        )
 
 
 def rows_as(cursor, record: type) -> list:

@@ -2,17 +2,18 @@
 
 import threading
 import time
-from datetime import timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 
 import pytest
+import time_machine
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from callcenter import twilio_gateway
 from callcenter.models import BackgroundJob
 from outbound import services
-from outbound.models import CallingHours, OutboundCallJob, OutboundCallRun
+from outbound.models import CallAttempt, CallingHours, OutboundCallJob, OutboundCallRun
 from tests.plugins.outbound import make_leads
 
 CallStatus = OutboundCallJob.Status
@@ -127,7 +128,10 @@ def test_invalid_number_fails_that_call_and_the_next_lead_is_dialed(business, fa
     fake_twilio.queue_error(twilio_gateway.PermanentTwilioError("Invalid 'To' number", code=21211, http_status=400))
     run = start_run(business, 5)
     failed = OutboundCallJob.objects.get(run=run, status=CallStatus.FAILED)
-    assert failed.outcome == "failed" and failed.error_code == "21211" and failed.slot is None
+    assert failed.outcome == "invalid_number" and failed.error_code == "21211" and failed.slot is None
+    attempt = CallAttempt.objects.get(call=failed)
+    assert (attempt.attempt_number, attempt.outcome, attempt.error_code) == (1, "invalid_number", "21211")
+    assert attempt.call_sid is None and attempt.lead_id == failed.lead_id
     assert len(fake_twilio.calls) == 3 and len(active_calls(run)) == 3
 
 
@@ -196,32 +200,32 @@ def test_busy_is_retried_after_the_delay_without_holding_a_slot(business, fake_t
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_calling_hours_nothing_is_dialed(business, fake_twilio, settings):
-    now_local = timezone.localtime(timezone.now(), timezone=ZoneInfo(business.time_zone))
-    settings.OUTBOUND_CALLING_HOURS_START = (now_local + timedelta(hours=1)).strftime("%H:%M")
-    settings.OUTBOUND_CALLING_HOURS_END = (now_local + timedelta(hours=2)).strftime("%H:%M")
-    run = start_run(business, 3)
-    assert fake_twilio.calls == []
-    settings.OUTBOUND_CALLING_HOURS_START = (now_local - timedelta(hours=1)).strftime("%H:%M")
-    settings.OUTBOUND_CALLING_HOURS_END = (now_local + timedelta(hours=1)).strftime("%H:%M")
-    services.run_fill_slots(run_id=run.pk)
-    assert len(fake_twilio.calls) == 3
+def test_outside_calling_hours_nothing_is_dialed_until_they_open(business, fake_twilio, settings):
+    settings.OUTBOUND_CALLING_HOURS_START, settings.OUTBOUND_CALLING_HOURS_END = "09:00", "20:00"
+    # 21:30 in Israel (the business's zone, and the zone of these mobile numbers).
+    with time_machine.travel(datetime(2026, 11, 30, 19, 30, tzinfo=UTC), tick=False) as clock:
+        run = start_run(business, 3)
+        assert fake_twilio.calls == [] and active_calls(run) == []
+        waiting = OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED)
+        opening = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # 09:00 in Israel
+        assert set(waiting.values_list("next_attempt_at", flat=True)) == {opening}
+        clock.move_to(opening)
+        services.runs_tick()
+        assert len(fake_twilio.calls) == 3
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_business_own_calling_hours_apply_in_its_time_zone(business, fake_twilio):
     business.time_zone = "America/New_York"
     business.save()
-    local = timezone.localtime(timezone.now(), timezone=ZoneInfo("America/New_York"))
-    hours = CallingHours.objects.create(
-        business=business, start=(local + timedelta(hours=2)).time(), end=(local + timedelta(hours=3)).time()
-    )
-    run = start_run(business, 2)
-    assert fake_twilio.calls == []
-    hours.start, hours.end = (local - timedelta(minutes=5)).time(), (local + timedelta(minutes=55)).time()
-    hours.save()
-    services.run_fill_slots(run_id=run.pk)
-    assert len(fake_twilio.calls) == 2
+    CallingHours.objects.create(business=business, start=dt_time(10, 0), end=dt_time(12, 0))
+    # 09:00 in New York: the leads' numbers map to no zone of their own, so the business's applies.
+    with time_machine.travel(datetime(2026, 11, 30, 14, 0, tzinfo=UTC), tick=False) as clock:
+        run = start_run(business, 2)
+        assert fake_twilio.calls == []
+        clock.move_to(datetime(2026, 11, 30, 15, 0, tzinfo=UTC))
+        services.run_fill_slots(run_id=run.pk)
+        assert len(fake_twilio.calls) == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,7 +1,6 @@
 """Whole runs against the local Twilio simulator, its callbacks arriving at a live server."""
 
 import signal
-import time
 from collections import Counter
 
 import pytest
@@ -9,40 +8,10 @@ import pytest
 from callcenter.models import BackgroundJob
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
-from tests.plugins.outbound import kill_cluster, make_leads, start_worker
+from tests.plugins.outbound import drive_until_finished, kill_cluster, make_leads, start_worker
 from twilio_sim import max_overlap
 
 CallStatus = OutboundCallJob.Status
-
-
-@pytest.fixture
-def wired(settings, live_server, twilio_sim):
-    """Callbacks reach the live server, which fills slots inline; reconciler thresholds short."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.OUTBOUND_DISPATCH = "inline"
-    settings.TWILIO_CALLS_PER_SECOND = 50
-    settings.OUTBOUND_MAX_ATTEMPTS = 2
-    settings.OUTBOUND_RETRY_DELAY_SECONDS = 0
-    settings.OUTBOUND_DIAL_BACKOFF_SECONDS = 0.2
-    settings.OUTBOUND_STUCK_CALL_SECONDS = 1
-    settings.OUTBOUND_LOST_DIAL_SECONDS = 2
-    settings.OUTBOUND_CALLING_HOURS_START = ""
-    settings.OUTBOUND_CALLING_HOURS_END = ""
-    return twilio_sim
-
-
-def drive_until_finished(run: OutboundCallRun, *, timeout: float) -> OutboundCallRun:
-    """What the schedules do in production: reconcile and tick, here every 300 ms."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if not run.is_active:
-            return run
-        services.calls_reconcile()
-        services.runs_tick()
-        time.sleep(0.3)
-    run.refresh_from_db()
-    return run
 
 
 def assert_run_sound(run: OutboundCallRun, sim_calls: list[dict], phones: set[str]) -> None:

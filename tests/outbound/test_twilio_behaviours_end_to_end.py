@@ -5,10 +5,11 @@ from collections import Counter
 
 import pytest
 
+from callcenter.services import background_job_request_cancel
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
-from tests.outbound.test_end_to_end import assert_run_sound, drive_until_finished, wired  # noqa: F401
-from tests.plugins.outbound import make_leads
+from tests.outbound.test_end_to_end import assert_run_sound
+from tests.plugins.outbound import drive_until_finished, make_leads
 from twilio_sim import max_overlap
 from twilio_sim.config import ANSWERED_BY_VALUES, MACHINE_END_VALUES
 
@@ -20,7 +21,7 @@ MACHINE_RESULTS = {"machine_start", *MACHINE_END_VALUES, "fax"}
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("mode", [True, "DetectMessageEnd"])
 @pytest.mark.twilio_sim(time_scale=100, seed=21, answered_by=dict.fromkeys(ANSWERED_BY_VALUES, 1))
-def test_each_answering_machine_result_maps_to_its_outcome(business, wired, settings, mode):  # noqa: F811
+def test_each_answering_machine_result_maps_to_its_outcome(business, wired, settings, mode):
     settings.OUTBOUND_MACHINE_DETECTION = mode
     leads = make_leads(business, 30)
     run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
@@ -40,7 +41,7 @@ def test_each_answering_machine_result_maps_to_its_outcome(business, wired, sett
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.twilio_sim(time_scale=100, seed=22, sip_response_codes={"failed": 503})
-def test_a_failed_calls_sip_code_is_kept_on_the_call(business, wired):  # noqa: F811
+def test_a_failed_calls_sip_code_is_kept_on_the_call(business, wired):
     leads = make_leads(business, 4)
     wired.configure(outcomes_by_number={leads[0].phone: "failed", leads[1].phone: "busy"})
     run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
@@ -54,16 +55,27 @@ def test_a_failed_calls_sip_code_is_kept_on_the_call(business, wired):  # noqa: 
     assert busy.outcome == Outcome.BUSY and busy.error_code == "31486" and "SIP 486" in busy.error_message
 
 
+def _cancel_run(run: OutboundCallRun) -> None:
+    services.outbound_run_cancel(business=run.business, run_id=run.pk)
+
+
+def _cancel_its_job(run: OutboundCallRun) -> None:
+    # POST /api/jobs/{id}/cancel: the next fill (here the safety tick) cancels the run.
+    background_job_request_cancel(business=run.business, job_id=run.background_job_id)
+    services.runs_tick()
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cancel", [_cancel_run, _cancel_its_job])
 @pytest.mark.twilio_sim(time_scale=20, seed=23, ring_delay_seconds=0.5, answer_delay_seconds=25, talk_seconds=5)
-def test_cancelling_a_run_cancels_its_ringing_calls_at_twilio(business, wired):  # noqa: F811
+def test_cancelling_a_run_cancels_its_ringing_calls_at_twilio(business, wired, cancel):
     leads = make_leads(business, 9)
     phones = {lead.phone for lead in leads}
     run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
 
     # Three calls ring (25 s before anyone answers, 1.25 s at 20x); the run is cancelled then.
     assert wired.wait_for(lambda: sum(c["status"] == "ringing" for c in wired.calls()) == 3, timeout=10)
-    services.outbound_run_cancel(business=business, run_id=run.pk)
+    cancel(run)
     run = drive_until_finished(run, timeout=20)
 
     sim_calls = wired.calls()

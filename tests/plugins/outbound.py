@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +18,8 @@ from django.utils import timezone
 
 from callcenter import twilio_gateway
 from leads.models import Lead
+from outbound import services
+from outbound.models import OutboundCallRun
 
 FINAL_TWILIO_STATUSES = ("completed", "busy", "no-answer", "canceled", "failed")
 
@@ -193,3 +196,33 @@ def kill_cluster(process: subprocess.Popen, sig=signal.SIGKILL) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=15)
+
+
+@pytest.fixture
+def wired(settings, live_server, twilio_sim):
+    """Callbacks reach the live server, which fills slots inline; reconciler thresholds short."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.OUTBOUND_DISPATCH = "inline"
+    settings.TWILIO_CALLS_PER_SECOND = 50
+    settings.OUTBOUND_MAX_ATTEMPTS = 2
+    settings.OUTBOUND_RETRY_DELAY_SECONDS = 0
+    settings.OUTBOUND_DIAL_BACKOFF_SECONDS = 0.2
+    settings.OUTBOUND_STUCK_CALL_SECONDS = 1
+    settings.OUTBOUND_LOST_DIAL_SECONDS = 2
+    settings.OUTBOUND_CALLING_HOURS_START = ""
+    settings.OUTBOUND_CALLING_HOURS_END = ""
+    return twilio_sim
+
+
+def drive_until_finished(run: OutboundCallRun, *, timeout: float) -> OutboundCallRun:
+    """What the schedules do in production: reconcile and tick, here every 300 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if not run.is_active:
+            return run
+        services.calls_reconcile()
+        services.runs_tick()
+        time.sleep(0.3)
+    run.refresh_from_db()
+    return run

@@ -174,7 +174,10 @@ def test_every_sub_resource_the_call_names_answers(twilio_sim, recorded_call):
         for item in page[name]:
             missing = set(sdk_properties(instances[name])) - set(item)
             assert not missing, (name, missing)
-    assert len(_get(twilio_sim, call["subresource_uris"]["events"])["events"]) >= 5
+    events = _get(twilio_sim, call["subresource_uris"]["events"])["events"]
+    assert len(events) >= 5
+    assert all(e["request"]["parameters"]["CallSid"] == recorded_call["sid"] for e in events)
+    assert {e["response"]["response_code"] for e in events} == {200}
     recording = _get(twilio_sim, f"/2010-04-01/Accounts/{account}/Recordings/{recorded_call['recording_sid']}.json")
     for name, uri in recording["subresource_uris"].items():
         assert _get(twilio_sim, uri)[name] == []
@@ -284,3 +287,19 @@ def test_queue_time_is_the_wait_behind_the_calls_per_second_limit(twilio_sim, tw
     waits = [int(_get(twilio_sim, f"/2010-04-01/Accounts/{account}/Calls/{i.sid}.json")["queue_time"]) for i in infos]
     assert waits[0] < 50 and waits[-1] >= 300  # 4 calls ahead of it at 10 per second
     assert waits == sorted(waits)
+
+
+@pytest.mark.twilio_sim(recording_absent_rate=1.0)
+def test_an_absent_recordings_callback_carries_the_documented_parameters(twilio_sim, twilio_callback_receiver):
+    twilio_gateway.call_create(
+        to="+972501234567",
+        twiml_url=twilio_callback_receiver.url("/twiml"),
+        status_callback_url=twilio_callback_receiver.url("/status"),
+        record=True,
+        recording_status_callback_url=twilio_callback_receiver.url("/recording"),
+    )
+    assert twilio_callback_receiver.wait_for(2, "/recording")
+    started, absent = (c.params for c in twilio_callback_receiver.requests("/recording"))
+    assert set(started) == RECORDING_PARAMETERS
+    assert set(absent) == RECORDING_PARAMETERS | RECORDING_FINAL_PARAMETERS
+    assert absent["RecordingStatus"] == "absent" and absent["RecordingDuration"] == "0"

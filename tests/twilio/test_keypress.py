@@ -28,7 +28,8 @@ def _call(server: SignedRequestLog, number: str = "+972501234567"):
     )
 
 
-@pytest.mark.twilio_sim(outcomes={"keypress": 1})
+# Ten minutes of talk were planned: the call ends soon after the digits were answered instead.
+@pytest.mark.twilio_sim(outcomes={"keypress": 1}, talk_seconds=600, keypress_hangup_seconds=3)
 def test_keypress_posts_the_digit_to_the_gather_action_signed(twilio_sim, voice_server):
     info = _call(voice_server)
     assert twilio_sim.wait_idle()
@@ -44,7 +45,9 @@ def test_keypress_posts_the_digit_to_the_gather_action_signed(twilio_sim, voice_
     statuses = [c.params["CallStatus"] for c in voice_server.requests("/status")]
     assert statuses[-1] == "completed"
     assert gather.received_at <= voice_server.requests("/status")[-1].received_at
-    assert twilio_sim.call(info.sid)["pressed_digits"] == "9"
+    call = twilio_sim.call(info.sid)
+    assert call["pressed_digits"] == "9" and call["status"] == "completed"
+    assert 3 <= call["duration"] < 60
 
 
 @pytest.mark.twilio_sim(outcomes={"completed": 1, "keypress": 1}, keypress_digit="5", seed=8)
@@ -75,5 +78,7 @@ def test_gather_is_found_with_its_action_resolved_like_twilio():
     assert gather.method == "POST" and gather.num_digits == 1
     relative = gather_in('<Response><Gather action="gather" method="get"/></Response>', document_url="http://h/a/voice")
     assert relative.action == "http://h/a/gather" and relative.method == "GET"
-    assert gather_in("<Response><Gather><Say>x</Say></Gather></Response>", document_url="http://h/") is None
+    without_action = gather_in("<Response><Gather><Say>x</Say></Gather></Response>", document_url="http://h/v?a=1")
+    assert without_action.action == "http://h/v?a=1" and without_action.method == "POST"
+    assert gather_in("<Response><Say>x</Say></Response>", document_url="http://h/") is None
     assert gather_in("not xml", document_url="http://h/") is None

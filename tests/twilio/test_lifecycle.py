@@ -124,8 +124,10 @@ def test_cancel_ends_a_ringing_call_canceled(twilio_sim, twilio_callback_receive
 
     assert canceled.status == "canceled"
     assert twilio_sim.wait_for(lambda: len(twilio_callback_receiver.requests("/status/ringing")) == 3)
-    statuses = [c.params["CallStatus"] for c in twilio_callback_receiver.requests("/status/ringing")]
-    assert statuses == ["initiated", "ringing", "canceled"]
+    callbacks = twilio_callback_receiver.requests("/status/ringing")
+    assert [c.params["CallStatus"] for c in callbacks] == ["initiated", "ringing", "canceled"]
+    assert callbacks[-1].params["SipResponseCode"] == "487" and "ErrorCode" not in callbacks[-1].params
+    assert callbacks[-1].params["CallDuration"] == "0"
     time.sleep(2.1)  # past its planned answer (20 s at 10x): the rest of its plan no longer runs
     assert twilio_sim.call(ringing.sid)["status"] == "canceled" and twilio_sim.call(ringing.sid)["ended_by_api"]
     assert twilio_gateway.call_cancel(call_sid=ringing.sid) is None  # already ended: nothing to cancel

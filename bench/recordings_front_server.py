@@ -1,0 +1,295 @@
+"""Recordings in the production layout: Debian's nginx with the shipped site file
+(deploy/nginx/callcenter.conf, TLS) in front of gunicorn (deploy/gunicorn.conf.py, 2 workers
+x 4 threads, RECORDING_FILE_DELIVERY=x-accel-redirect) over PostgreSQL. Same run, same file:
+
+  static   nginx serving the file itself (a plain `alias` location on the same nginx, same TLS):
+           the baseline
+  accel    GET /api/recordings/file/<sid>: Django's checks (token, business, recording state),
+           then nginx streams the range through X-Accel-Redirect
+
+Each by --clients clients fetching the whole file in sequential 1 MiB Range requests (206 each),
+every byte checked against the file's SHA-256; interleaved repeats, median and spread.
+
+Then the 202 path: --pollers players each POST /api/recordings/<sid>/prepare through nginx,
+get 202 + Retry-After and wait exactly that long before the next poll (staggered starts, as
+players open at different moments), against the same pollers doing GET /healthz through the
+same nginx (the baseline: TLS, proxy and gunicorn without any application work). Nothing here
+is driven by hand: the answers' own Retry-After paces the pollers.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cc_ops \\
+        .venv/bin/python -m bench.recordings_front_server \\
+        [--size-mb 100] [--clients 4] [--repeats 5] [--pollers 50] [--poll-seconds 20] [--poll-repeats 3]
+"""
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import requests
+
+from bench.recordings_support import percentile, setup_django
+from tests.plugins.front import Gunicorn, Nginx, free_port, render_site, self_signed_certificate, wait_until_answers
+
+RANGE_SIZE = 2**20
+
+
+def fetch_in_ranges(session: requests.Session, url: str, size: int) -> tuple[str, int]:
+    digest, requests_made = hashlib.sha256(), 0
+    for start in range(0, size, RANGE_SIZE):
+        end = min(start + RANGE_SIZE, size) - 1
+        response = session.get(url, headers={"Range": f"bytes={start}-{end}"}, timeout=60)
+        assert response.status_code == 206, (response.status_code, response.text[:200])
+        assert response.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+        digest.update(response.content)
+        requests_made += 1
+    return digest.hexdigest(), requests_made
+
+
+def new_session(cert: Path, token: str | None) -> requests.Session:
+    session = requests.Session()
+    session.verify = str(cert)
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    if token:
+        session.headers["Authorization"] = f"Token {token}"
+    return session
+
+
+def throughput(*, url: str, size: int, clients: int, cert: Path, token: str | None, checksum: str) -> float:
+    """MiB/s over all clients, each fetching the whole file once in 1 MiB ranges."""
+    results, errors = [], []
+    start_line = threading.Barrier(clients + 1)
+
+    def client():
+        session = new_session(cert, token)
+        session.get(url, headers={"Range": "bytes=0-0"}, timeout=30)  # connection and TLS set up first
+        start_line.wait()
+        try:
+            results.append(fetch_in_ranges(session, url, size))
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise SystemExit(f"{url}: {errors[0]!r}")
+    assert all(digest == checksum for digest, _ in results), "corrupted bytes"
+    return clients * size / 2**20 / elapsed
+
+
+def paced_pollers(
+    *, url: str, method: str, expected: int, pollers: int, seconds: float, cert: Path, token: str | None
+) -> list[float]:
+    """Latencies of pollers that wait each answer's Retry-After (3 s when it has none)."""
+    latencies, failures, lock = [], [], threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def poll():
+        session = new_session(cert, token)
+        time.sleep(random.uniform(0, 3.0))  # players start at different moments
+        mine = []
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            response = session.request(method, url, timeout=30)
+            mine.append(time.perf_counter() - began)
+            if response.status_code != expected:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+                break
+            time.sleep(float(response.headers.get("Retry-After", "3")))
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=poll) for _ in range(pollers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{url}: {len(failures)} unexpected answers, first: {failures[0]}")
+    return latencies
+
+
+def ensure_database(url: str) -> None:
+    """Create DATABASE_URL's database when it does not exist yet (a fresh machine)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    with psycopg.connect(urlunparse(parsed._replace(path="/postgres")), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    return f"median {statistics.median(values):.{digits}f} (min {min(values):.{digits}f}, max {max(values):.{digits}f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pollers", type=int, default=50)
+    parser.add_argument("--poll-seconds", type=float, default=20.0)
+    parser.add_argument("--poll-repeats", type=int, default=3)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-front-"))
+    media_root = workdir / "media"
+    media_root.mkdir()
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cc_ops")
+    ensure_database(os.environ["DATABASE_URL"])
+    setup_django(media_root=str(media_root))
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from callcenter.models import Business, Membership
+    from recordings.models import Recording, RecordingRun
+    from tests.plugins.front import database_url
+
+    size = args.size_mb * 2**20
+    business = Business.objects.create(name="bench front server")
+    user = get_user_model().objects.create(username=f"bench-front-{business.pk}")
+    Membership.objects.create(user=user, business=business)
+    token = Token.objects.create(user=user).key
+    call_sid = f"CAbenchfront{business.pk}"
+    name = f"recordings/{business.pk}/{call_sid}.mp3"
+    path = media_root / name
+    path.parent.mkdir(parents=True)
+    digest = hashlib.sha256()
+    with open(path, "wb") as file:
+        for _ in range(args.size_mb):
+            block = os.urandom(2**20)
+            digest.update(block)
+            file.write(block)
+    checksum = digest.hexdigest()
+    Recording.objects.create(
+        business=business,
+        call_sid=call_sid,
+        recording_sid="REbenchfront",
+        file=name,
+        size_bytes=size,
+        content_type="audio/mpeg",
+        checksum_sha256=checksum,
+        downloaded_at=timezone.now(),
+    )
+    # A call whose download is under way the whole time (no worker takes it): every poll is 202.
+    pending = Recording.objects.create(business=business, call_sid=f"CAbenchpending{business.pk}", recording_sid="RE2")
+    RecordingRun.objects.create(
+        business=business, recording=pending, call_sid=pending.call_sid, heartbeat_at=timezone.now()
+    )
+
+    cert, key = self_signed_certificate(workdir)
+    https_port, http_port, static_port = free_port(), free_port(), free_port()
+    gunicorn = Gunicorn(
+        env={
+            "DJANGO_SETTINGS_MODULE": "callcenter.settings",
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "DATABASE_CONN_MAX_AGE": "60",
+            "MEDIA_ROOT": str(media_root),
+            "CALLCENTER_VAR_DIR": str(workdir),
+            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+            # One benchmark user makes thousands of range requests a minute.
+            "API_THROTTLE_USER_RATE": "1000000/min",
+        },
+        workers=2,
+        threads=4,
+    )
+    nginx_dir = workdir / "nginx"
+    nginx_dir.mkdir()
+    site = render_site(
+        directory=nginx_dir,
+        https_port=https_port,
+        http_port=http_port,
+        upstream=f"127.0.0.1:{gunicorn.port}",
+        media_root=media_root,
+        cert=cert,
+        key=key,
+    )
+    # The baseline: the same nginx, the same TLS, the file served by a plain alias location.
+    static_server = f"""
+    server {{
+        listen 127.0.0.1:{static_port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location /static-media/ {{ alias {media_root}/; }}
+    }}
+    """
+    nginx = Nginx(directory=nginx_dir, site=site, extra_http=static_server, workers=2)
+    base = f"https://localhost:{https_port}"
+    try:
+        wait_until_answers(f"{base}/healthz", process=nginx.process, verify=str(cert))
+        accel_url = f"{base}/api/recordings/file/{call_sid}"
+        static_url = f"https://localhost:{static_port}/static-media/{name}"
+        common = {"size": size, "clients": args.clients, "cert": cert, "checksum": checksum}
+        # Warm-up: page cache, imports, database connections.
+        throughput(url=static_url, token=None, **common)
+        throughput(url=accel_url, token=token, **common)
+        measured = {"static": [], "accel": []}
+        for _ in range(args.repeats):  # interleaved: the machine's other load shifts both alike
+            measured["static"].append(throughput(url=static_url, token=None, **common))
+            measured["accel"].append(throughput(url=accel_url, token=token, **common))
+
+        prepare_url = f"{base}/api/recordings/{pending.call_sid}/prepare"
+        poll_common = {"pollers": args.pollers, "seconds": args.poll_seconds, "cert": cert}
+        polls = {"healthz": [], "prepare": []}
+        for _ in range(args.poll_repeats):
+            polls["healthz"].append(
+                paced_pollers(url=f"{base}/healthz", method="GET", expected=200, token=None, **poll_common)
+            )
+            polls["prepare"].append(
+                paced_pollers(url=prepare_url, method="POST", expected=202, token=token, **poll_common)
+            )
+        runs = RecordingRun.objects.filter(recording=pending).count()
+    finally:
+        nginx.stop()
+        gunicorn.stop()
+        business.delete()
+        user.delete()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(
+        f"nginx (shipped site, TLS) + gunicorn 2 workers x 4 threads, PostgreSQL; file {args.size_mb} MiB; "
+        f"{args.clients} clients each fetching it whole in 1 MiB Range requests; {args.repeats} interleaved repeats"
+    )
+    ratios = [accel / static for static, accel in zip(measured["static"], measured["accel"], strict=True)]
+    print(f"  static  (nginx alias):                    MiB/s {spread(measured['static'], 1)}")
+    print(f"  accel   (Django checks + X-Accel-Redirect): MiB/s {spread(measured['accel'], 1)}")
+    print(f"  accel / static, per repeat:               x{spread(ratios)}")
+    print(
+        f"202 path: {args.pollers} pollers honouring Retry-After through nginx, {args.poll_seconds:.0f} s, "
+        f"{args.poll_repeats} repeats"
+    )
+    for name, label in (("healthz", "baseline GET /healthz"), ("prepare", "POST /api/recordings/<sid>/prepare")):
+        p50 = [percentile(latencies, 0.5) * 1000 for latencies in polls[name]]
+        p99 = [percentile(latencies, 0.99) * 1000 for latencies in polls[name]]
+        count = statistics.median(len(latencies) for latencies in polls[name])
+        print(f"  {label:36s} p50 ms {spread(p50, 1)}; p99 ms {spread(p99, 1)}; {count:.0f} polls per repeat")
+    p99_ratio = [
+        percentile(prepare, 0.99) / percentile(healthz, 0.99)
+        for healthz, prepare in zip(polls["healthz"], polls["prepare"], strict=True)
+    ]
+    print(f"  p99 202 path / baseline: x{spread(p99_ratio)}")
+    print(f"  download runs for the polled call: {runs} (the same run answered every poll)")
+
+
+if __name__ == "__main__":
+    main()
