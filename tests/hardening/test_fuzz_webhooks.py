@@ -1,4 +1,4 @@
-"""The three Twilio webhooks with generated parameters that are genuinely signed: whatever
+"""The Twilio webhooks (status, recording, voice, gather) with generated parameters that are genuinely signed: whatever
 the values, never a 5xx (a malformed callback is acknowledged and ignored with a warning).
 
 FUZZ_WEBHOOK_EXAMPLES examples per webhook with a fixed seed in CI; raise it for a larger run.
@@ -168,6 +168,30 @@ def test_voice_webhook_never_answers_5xx(client, world, job_ids):
     def check(job_id, params):
         response = _post(client, "/webhooks/twilio/voice", {"job_id": job_id}, params)
         assert response.status_code < 500 and response.status_code != 403, (job_id, params)
+        assert response["Content-Type"] == "text/xml; charset=utf-8"
+
+    check()
+
+
+@pytest.mark.django_db
+def test_gather_webhook_never_answers_5xx(client, world, job_ids, settings):
+    settings.OUTBOUND_OPT_OUT_DIGIT = "9"
+    call = OutboundCallJob.objects.get(call_sid=world.call_sid)
+    valid = {"job_id": str(call.pk), "claim": str(call.claim_number), "Digits": "9", "CallSid": world.call_sid}
+    fuzz = {
+        "job_id": st.one_of(st.sampled_from(job_ids).map(str), numbers, any_text),
+        "claim": st.one_of(numbers, any_text),
+        "Digits": st.one_of(st.sampled_from(["9", "1", "#", "99"]), any_text),
+        "CallSid": sids,
+    }
+
+    @seed(SEED)
+    @FUZZ
+    @given(values=fuzzed(valid, fuzz))
+    def check(values):
+        query, params = _split(dict(values), ("job_id", "claim"))
+        response = _post(client, "/webhooks/twilio/gather", query, params)
+        assert response.status_code < 500 and response.status_code != 403, (query, params)
         assert response["Content-Type"] == "text/xml; charset=utf-8"
 
     check()
