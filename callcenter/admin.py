@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from callcenter import services
-from callcenter.admin_base import ReadOnlyTenantAdmin
+from callcenter.admin_base import ReadOnlyTenantAdmin, guarded_job_fields
 from callcenter.admin_task_queue import register_superuser_only
 from callcenter.errors import ApplicationError
 from callcenter.models import BackgroundJob, Business, Membership
@@ -46,7 +46,7 @@ class BackgroundJobAdmin(ReadOnlyTenantAdmin):
     list_select_related = ["business", "created_by"]
     search_fields = ["id", "error_message"]
     actions = ["cancel_jobs"]
-    readonly_fields = [field.name for field in BackgroundJob._meta.fields]
+    readonly_fields = guarded_job_fields(BackgroundJob)
 
     @admin.display(description=_("progress"))
     def progress_display(self, job: BackgroundJob) -> str:

@@ -3,7 +3,18 @@ from django.contrib.admin.utils import unquote
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from callcenter.models import GuardedJob
 from callcenter.tenancy import user_business_ids
+
+# The shared lifecycle fields of a guarded job, in the order its page shows them.
+_LIFECYCLE_FIELDS = ["error_message", "created_by", "created_at", "started_at", "heartbeat_at", "finished_at"]
+
+
+def guarded_job_fields(model: type[GuardedJob]) -> list[str]:
+    """A guarded job's fields for its read-only page: id and status, what the job is about,
+    then who started it and when it started, last beat and finished."""
+    own = [field.name for field in model._meta.fields if field.name not in {"id", "status", *_LIFECYCLE_FIELDS}]
+    return ["id", "status", *own, *_LIFECYCLE_FIELDS]
 
 
 class TenantScopedAdmin(admin.ModelAdmin):

@@ -7,10 +7,14 @@ class CallcenterConfig(AppConfig):
     verbose_name = _("Call center")
 
     def ready(self) -> None:
+        from django_q.signals import pre_execute
+
         from callcenter import (
             db_lookups,  # noqa: F401  (registers the `__any` lookup)
             production,  # noqa: F401  (registers the deploy check of the secret key)
+            receivers,
         )
         from callcenter.ops import instrumentation
 
         instrumentation.install()
+        pre_execute.connect(receivers.log_task_start, dispatch_uid="callcenter_log_task_start")

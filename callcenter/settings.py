@@ -233,6 +233,7 @@ LEADS_IMPORT_BATCH_SIZE = env_int("LEADS_IMPORT_BATCH_SIZE", 5000)
 # Rejected rows kept in an import's report (all are counted).
 LEADS_IMPORT_MAX_REPORTED_ERRORS = env_int("LEADS_IMPORT_MAX_REPORTED_ERRORS", 10000)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["LeadStatusEnum"] = "leads.models.Lead.Status"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CallOutcomeEnum"] = "leads.models.CallOutcome"
 
 # --- Outbound calls -------------------------------------------------------------------
 # busy / no-answer are dialed again after OUTBOUND_RETRY_DELAY_SECONDS, up to
@@ -246,6 +247,9 @@ OUTBOUND_DIAL_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_DIAL_BACKOFF_
 # Twilio; a dial whose calls.create never answered is looked up after this long.
 OUTBOUND_STUCK_CALL_SECONDS = env_int("OUTBOUND_STUCK_CALL_SECONDS", 180)
 OUTBOUND_LOST_DIAL_SECONDS = env_int("OUTBOUND_LOST_DIAL_SECONDS", 60)
+# Wake-ups (a retry or a backoff falling due, a silent call to fetch) are handed to workers
+# by a pump in each qcluster worker, which looks again at least this often (seconds).
+OUTBOUND_WAKEUP_POLL_SECONDS = float(os.environ.get("OUTBOUND_WAKEUP_POLL_SECONDS", "0.5"))
 # A claim that never reached calls.create (its process died while waiting for the pacer).
 OUTBOUND_LOST_CLAIM_SECONDS = env_int("OUTBOUND_LOST_CLAIM_SECONDS", 600)
 # "queue": fills triggered by callbacks run on a django-q2 worker; "inline": in the request.
@@ -359,10 +363,10 @@ METRICS_ALLOWED_NETWORKS = [
 METRICS_MULTIPROC_DIRS = [d.strip() for d in os.environ.get("METRICS_MULTIPROC_DIRS", "").split(",") if d.strip()]
 # /readyz: the scheduler ticks about every 30 s; a due schedule this late means it stopped.
 READYZ_SCHEDULER_MAX_LAG_SECONDS = env_int("READYZ_SCHEDULER_MAX_LAG_SECONDS", 180)
+READYZ_SKIP_CHECKS = {c.strip() for c in os.environ.get("READYZ_SKIP_CHECKS", "").split(",") if c.strip()}
 # Q_SCHEDULER=false: a cluster that only works (deploy/systemd/callcenter-worker.service);
 # the scheduler runs in clusters that keep the default (callcenter-scheduler.service).
 Q_CLUSTER["scheduler"] = env_bool("Q_SCHEDULER", True)
-READYZ_SKIP_CHECKS = {c.strip() for c in os.environ.get("READYZ_SKIP_CHECKS", "").split(",") if c.strip()}
 if not REDIS_URL:
     # django-q2 clusters report themselves through a cache; with the ORM broker that cache
     # must be shared by the processes of the host for /readyz to see the cluster.

@@ -46,11 +46,24 @@ class LeadSerializer(StrictModelSerializer):
             "custom_fields",
             "status",
             "do_not_call",
+            "time_zone",
+            "last_outcome",
+            "last_called_at",
+            "call_attempts",
             "lead_import",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "lead_import", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "time_zone",
+            "last_outcome",
+            "last_called_at",
+            "call_attempts",
+            "lead_import",
+            "created_at",
+            "updated_at",
+        ]
         # The unique (business, phone) check is the service's (the business is not a field here).
         validators = []
 

@@ -227,7 +227,22 @@ class JSONMerge(Func):
         return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" || ", **extra)
 
     def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, function="JSON_PATCH", **extra)
+        # Not JSON_PATCH: it merges nested objects and drops keys set to null, where `||`
+        # replaces each given key's value whole. The object is rebuilt from the old pairs
+        # whose key is not given and the given pairs; json() keeps objects, arrays, booleans
+        # and null JSON values rather than strings or numbers.
+        current, current_params = compiler.compile(self.source_expressions[0])
+        given, given_params = compiler.compile(self.source_expressions[1])
+        value = (
+            "CASE type WHEN 'true' THEN json('true') WHEN 'false' THEN json('false') WHEN 'null' THEN json('null')"
+            " WHEN 'object' THEN json(value) WHEN 'array' THEN json(value) ELSE value END"
+        )
+        # Only compiled expressions are spliced in; the given object is a parameter.
+        kept = f"SELECT key, value, type FROM json_each({current})"  # noqa: S608
+        given_pairs = f"SELECT key, value, type FROM json_each({given})"  # noqa: S608
+        pairs = f"{kept} WHERE key NOT IN (SELECT key FROM json_each({given})) UNION ALL {given_pairs}"  # noqa: S608
+        sql = f"(SELECT json_group_object(key, {value}) FROM ({pairs}))"  # noqa: S608
+        return sql, (*current_params, *given_params, *given_params)
 
 
 def leads_update_batch(*, business: Business, lead_ids: list[int], changes: dict) -> int:

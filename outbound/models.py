@@ -270,3 +270,27 @@ class DialPacer(models.Model):
 
     def __str__(self) -> str:
         return f"next dial at {self.next_slot_at:%H:%M:%S.%f}"
+
+
+class RunWakeup(models.Model):
+    """When a run must next be looked at, and whether a fill of it is on the queue already.
+
+    One row per run: a burst of events that each want a fill queues one (`fill_queued_at`),
+    and of every moment something falls due (a retry, a refused dial's backoff, the opening
+    of the calling hours, a silent call to fetch) only the earliest is kept (`due_at`).
+    """
+
+    run = models.OneToOneField(OutboundCallRun, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    fill_queued_at = models.DateTimeField(_("fill queued at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "outbound_run_wakeups"
+        verbose_name = _("run wake-up")
+        verbose_name_plural = _("run wake-ups")
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(due_at__isnull=False), name="outbound_run_wakeups_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} due {self.due_at}"

@@ -4,7 +4,11 @@ from outbound import services
 
 
 def fill_slots(run_id: int) -> int:
-    return services.run_fill_slots(run_id=run_id)
+    return services.run_fill_from_queue(run_id=run_id)
+
+
+def wake_run(run_id: int) -> int:
+    return services.run_wake(run_id=run_id)
 
 
 def reconcile_calls() -> dict:

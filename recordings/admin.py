@@ -3,7 +3,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
+from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin, guarded_job_fields
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import business_url
 from recordings import services
@@ -81,4 +81,4 @@ class RecordingRunAdmin(ReadOnlyTenantAdmin):
     list_filter = ["status", "business"]
     list_select_related = ["business"]
     search_fields = ["call_sid", "error_message"]
-    readonly_fields = [field.name for field in RecordingRun._meta.fields]
+    readonly_fields = guarded_job_fields(RecordingRun)

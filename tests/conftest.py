@@ -1,4 +1,5 @@
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.factories import BusinessFactory, MembershipFactory
@@ -9,6 +10,45 @@ pytest_plugins = [
     "tests.plugins.outbound",
     "tests.plugins.recordings",
 ]
+
+ON_SQLITE = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "postgresql(reason): needs PostgreSQL (real row locks, concurrency, its catalog or SQL); "
+        "skipped on SQLite with the reason",
+    )
+
+
+# Whole modules that race real transactions against each other: SQLite serialises writers
+# at BEGIN IMMEDIATE, so there is no race for them to lose there.
+POSTGRESQL_ONLY_MODULES = {
+    "test_concurrency.py": "concurrent transactions against real row locks",
+    "test_job_guard_concurrency.py": "concurrent transactions against real row locks",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if not ON_SQLITE:
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgresql")
+        reason = POSTGRESQL_ONLY_MODULES.get(item.path.name)
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "needs PostgreSQL")
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # The embedded default under test as scripts/run uses it: a SQLite file (WAL, IMMEDIATE
+    # transactions from settings), not Django's in-memory test database.
+    database = settings.DATABASES["default"]
+    if ON_SQLITE and database["NAME"] != ":memory:":
+        database.setdefault("TEST", {})["NAME"] = f"{database['NAME']}.test"
 
 
 @pytest.fixture(autouse=True)

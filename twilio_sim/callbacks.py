@@ -85,12 +85,11 @@ class Callbacks:
         lock: threading.RLock,
         scheduler: Scheduler,
         config: Callable[[], SimConfig],
-        on_twiml: Callable[[SimCall, str], None],
-        on_gather_answered: Callable[[SimCall], None],
+        on_call_flow_answer: Callable[[Delivery, int | None, str], None],
     ):
         self._lock = lock
-        self._on_twiml = on_twiml
-        self._on_gather_answered = on_gather_answered
+        # Told of every answer (or failure) to a TwiML fetch or a Gather's action request.
+        self._on_call_flow_answer = on_call_flow_answer
         self._scheduler = scheduler
         self._config = config
         self._pending: dict[str, deque[Delivery]] = {}
@@ -283,7 +282,5 @@ class Callbacks:
             if delivery.kind == "twiml":
                 call = delivery.call
                 call.twiml = {"fetched_at": sent_at, "http_status": status, "error": error, "body": body[:2000]}
-                if status == 200:
-                    self._on_twiml(call, body)
-            elif delivery.kind == "gather" and status == 200:
-                self._on_gather_answered(delivery.call)
+            if delivery.kind in ("twiml", "gather"):
+                self._on_call_flow_answer(delivery, status, body)

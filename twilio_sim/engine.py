@@ -13,7 +13,7 @@ import time
 import uuid
 from functools import partial
 
-from twilio_sim.callbacks import Callbacks, call_params
+from twilio_sim.callbacks import Callbacks, Delivery, call_params
 from twilio_sim.config import MACHINE_END_VALUES, SimConfig, chance, draw, sip_error
 from twilio_sim.scheduler import Scheduler
 from twilio_sim.state import API_VERSION, TERMINAL_STATUSES, SimCall, SimRecording, rfc2822
@@ -36,8 +36,7 @@ class SimEngine:
             lock=self._lock,
             scheduler=self._scheduler,
             config=lambda: self._config,
-            on_twiml=self._twiml_received,
-            on_gather_answered=self._gather_answered,
+            on_call_flow_answer=self._call_flow_answered,
         )
         self.base_url = ""
 
@@ -122,12 +121,10 @@ class SimEngine:
                 **attributes,
             )
             if answered:
-                plan = [
-                    (0.0, "initiated"),
-                    (ring, "ringing"),
-                    (ring + answer, "in-progress"),
-                    (ring + answer + talk_seconds / scale, "completed"),
-                ]
+                plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer, "in-progress")]
+                if outcome == "completed" or not attributes["url"]:
+                    # A keypress call ends when its TwiML does (see _call_flow_answered).
+                    plan.append((ring + answer + talk_seconds / scale, "completed"))
             elif outcome == "busy":
                 plan = [(0.0, "initiated"), (ring, "ringing"), (ring + answer, "busy")]
             elif outcome == "no-answer":
@@ -248,23 +245,31 @@ class SimEngine:
             recording_url = self.recording_url(call.recording) if call.recording else ""
             self._callbacks.status(call, event, now, final=final, recording_url=recording_url)
 
-    def _twiml_received(self, call: SimCall, twiml: str) -> None:
-        """The callee of a "keypress" call presses the digit at the TwiML's <Gather>: Twilio
-        then requests the Gather's action with the digits, signed like every request."""
-        if call.outcome != "keypress" or call.status != "in-progress" or call.pressed_digits:
+    def _call_flow_answered(self, delivery: Delivery, http_status: int | None, body: str) -> None:
+        """A "keypress" call follows its TwiML rather than a planned length: the callee presses
+        the digit at the TwiML's <Gather> (Twilio then requests the Gather's action with the
+        digits, signed like every request), and the call ends keypress_hangup_seconds after
+        our server answered them. TwiML without a Gather is talked through for the planned
+        talk time; a failed fetch ends the call at once, as Twilio hangs up on an error."""
+        call = delivery.call
+        if call.outcome != "keypress" or call.status != "in-progress":
             return
-        gather = gather_in(twiml, document_url=call.url)
+        now = time.time()
+        config = self._config
+        if delivery.kind == "gather":
+            self._end_later(call, now + config.keypress_hangup_seconds / config.time_scale)
+            return
+        gather = gather_in(body, document_url=call.url) if http_status == 200 else None
         if gather is None:
+            self._end_later(call, now + (call.talk_seconds / config.time_scale if http_status == 200 else 0))
             return
-        call.pressed_digits = self._config.keypress_digit
+        call.pressed_digits = config.keypress_digit
         params = {**call_params(call, "in-progress"), "Digits": call.pressed_digits, "FinishedOnKey": ""}
-        self._callbacks.gather(call, url=gather.action, method=gather.method, params=params, now=time.time())
+        self._callbacks.gather(call, url=gather.action, method=gather.method, params=params, now=now)
 
-    def _gather_answered(self, call: SimCall) -> None:
-        """Our server answered the digits (a confirmation, then the end of its TwiML): the call
-        ends keypress_hangup_seconds later, unless it has ended by then anyway."""
-        due = time.time() + self._config.keypress_hangup_seconds / self._config.time_scale
-        self._scheduler.at(due, partial(self._transition, call, "completed"))
+    def _end_later(self, call: SimCall, when: float) -> None:
+        call.ends_with_twiml = True
+        self._scheduler.at(when, partial(self._transition, call, "completed"))
 
     def _answered_by(self, call: SimCall) -> str:
         config = self._config
@@ -285,9 +290,9 @@ class SimEngine:
         call.status = status
         call.ended_at = now
         if status == "completed":
-            if call.ended_by_api or call.pressed_digits:
-                # Hung up through the API, or after the digits were answered: it lasted until
-                # now, in simulated seconds.
+            if call.ended_by_api or call.ends_with_twiml:
+                # Hung up through the API, or when its TwiML ended: it lasted until now, in
+                # simulated seconds.
                 call.duration = round((now - call.answered_at) * self._config.time_scale)
             else:
                 call.duration = round(call.talk_seconds)

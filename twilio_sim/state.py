@@ -84,6 +84,8 @@ class SimCall:
     error_message: str | None = None
     # What the callee pressed at the TwiML's <Gather> ("keypress" outcome).
     pressed_digits: str | None = None
+    # Its length follows its TwiML (keypress calls), not the planned talk time.
+    ends_with_twiml: bool = False
     # Set by a REST update that ended the call (canceled before the answer, hung up after).
     ended_by_api: bool = False
     next_sequence: int = 0

@@ -1,6 +1,7 @@
 """Every write to runs and their calls, by concept: the call and run state changes
 (call_transitions, run_transitions), the slot filler that drives them (dispatch), the
-run controls (runs), Twilio's reports (callbacks) and the reconciler (reconcile)."""
+run controls (runs), Twilio's reports (callbacks), the reconciler (reconcile) and the
+wake-ups that fill a run again when its next piece of work falls due (wakeups)."""
 
 from outbound.services.call_reports import CallReport, call_opt_out_record
 from outbound.services.call_transitions import lead_calls_release_for_delete
@@ -16,6 +17,7 @@ from outbound.services.runs import (
     outbound_run_resume,
     outbound_run_start,
 )
+from outbound.services.wakeups import run_fill_from_queue, run_wake, wakeup_pump, wakeups_fire
 
 __all__ = [
     "CallReport",
@@ -33,7 +35,11 @@ __all__ = [
     "outbound_run_resume",
     "outbound_run_start",
     "run_fail_abandoned",
+    "run_fill_from_queue",
     "run_fill_slots",
     "run_finish",
+    "run_wake",
     "runs_tick",
+    "wakeup_pump",
+    "wakeups_fire",
 ]

@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from callcenter import twilio_gateway
-from outbound.models import OutboundCallJob
+from outbound.models import CallAttempt, OutboundCallJob
 from outbound.services.call_reports import CallReport, call_end, call_lock
 from outbound.services.sql import db_datetime, locking, rows_as
 
@@ -184,7 +184,8 @@ def call_dial_fail(*, claim: Claim, error: Exception) -> bool:
     for a number that cannot exist) and frees its slot. Only this claim, before any SID,
     under the call's row lock like every report: a change that came first wins."""
     code = _error_code(error)
-    report = CallReport(call_sid="", status="failed", error_code=code, error_message=_error_message(error))
+    # No call exists at Twilio: no SID and no Twilio status, only its error.
+    report = CallReport(call_sid="", status="", error_code=code, error_message=_error_message(error))
     outcome = Outcome.INVALID_NUMBER if code in _INVALID_NUMBER_CODES else Outcome.FAILED
     with transaction.atomic():
         call = call_lock(job_id=claim.job_id)
@@ -273,8 +274,8 @@ def lead_calls_release_for_delete(*, business, lead_ids: list[int]) -> set[int]:
     """Before leads are deleted: keep those in a call now, detach the others from their calls.
 
     Returns the ids of leads that must not be deleted (a call of theirs is dialing or in
-    progress). Queued calls of the others are canceled and every call row of theirs
-    loses its lead link (phone and name stay), so a plain DELETE of those leads succeeds.
+    progress). Queued calls of the others are canceled and every call and attempt row of
+    theirs loses its lead link (phone and name stay), so a plain DELETE of those leads succeeds.
     """
     if not lead_ids:
         return set()
@@ -300,6 +301,8 @@ def lead_calls_release_for_delete(*, business, lead_ids: list[int]) -> set[int]:
         now = timezone.now()
         calls_queued_cancel(call_ids=detach, now=now)
         OutboundCallJob.objects.filter(pk__any=detach).update(lead=None, updated_at=now)
+        # Their attempts stay in the runs' reports, with the phone and name they were called as.
+        CallAttempt.objects.filter(call_id__any=detach).update(lead=None)
     return keep
 
 

@@ -53,6 +53,7 @@ from outbound.services.run_transitions import (
     run_lock_for_fill,
     run_used_slots,
 )
+from outbound.services.wakeups import run_fill_request, run_wakeup_arm_next
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +64,27 @@ def dispatch_fill(run_id: int) -> None:
     """Fill the run's slots now (inline) or on a worker (queue), per OUTBOUND_DISPATCH."""
     if settings.OUTBOUND_DISPATCH == "inline":
         run_fill_slots(run_id=run_id)
-    else:
-        # save=False: a successful fill leaves no task result. There is one per finished
-        # call, and with save_limit set django-q2 reads every stored success (up to the
-        # limit, under a lock) to prune them each time it saves one; the run and its calls
-        # already say what each fill did. A failed fill is still saved.
-        async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
+    elif run_fill_request(run_id=run_id):
+        # One fill queued per run: the events that come before it starts are its to see.
+        _queue_fill(run_id)
 
 
 def dispatch_fill_on_commit(run_id: int) -> None:
-    transaction.on_commit(partial(dispatch_fill, run_id))
+    """Fill the run once the current transaction has committed."""
+    if settings.OUTBOUND_DISPATCH == "inline":
+        transaction.on_commit(partial(run_fill_slots, run_id=run_id))
+    elif run_fill_request(run_id=run_id):
+        # Marked inside the transaction (no commit of its own to wait for): a fill starting
+        # meanwhile waits for this row, so it either sees this change or a new fill is queued.
+        transaction.on_commit(partial(_queue_fill, run_id))
+
+
+def _queue_fill(run_id: int) -> None:
+    # save=False: a successful fill leaves no task result. There is one per finished
+    # call, and with save_limit set django-q2 reads every stored success (up to the
+    # limit, under a lock) to prune them each time it saves one; the run and its calls
+    # already say what each fill did. A failed fill is still saved.
+    async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
 
 
 def run_fill_slots(*, run_id: int) -> int:
@@ -81,6 +93,7 @@ def run_fill_slots(*, run_id: int) -> int:
     Safe to call from any number of processes at once. A number that cannot be called
     frees its slot at once, so we claim again until a round fails no number. A refused
     dial (429, 5xx) waits for its backoff instead: dialing others at once would be refused too.
+    The run's next fill is then arranged for the moment its next piece of work falls due.
     """
     dialed = 0
     while True:
@@ -92,6 +105,7 @@ def run_fill_slots(*, run_id: int) -> int:
             else:
                 dialed += 1
         if not freed:
+            run_wakeup_arm_next(run_id=run_id)
             return dialed
 
 

@@ -33,13 +33,15 @@ _BATCH = 200
 _CLOCK_SKEW = timedelta(seconds=5)
 
 
-def calls_reconcile(*, now=None) -> dict[str, int]:
+def calls_reconcile(*, now=None, run_id: int | None = None) -> dict[str, int]:
+    """Settle overdue calls with Twilio: of every run (the schedule), or of one run (its wake-up)."""
     now = now or timezone.now()
     summary = {"fetched": 0, "adopted": 0, "released": 0}
+    calls = OutboundCallJob.objects.all() if run_id is None else OutboundCallJob.objects.filter(run_id=run_id)
     stuck = (
-        OutboundCallJob.objects.filter(status__in=ACTIVE, call_sid__isnull=False)
+        calls.filter(status__in=ACTIVE, call_sid__isnull=False)
         .annotate(last_seen=Coalesce("last_event_at", "dial_started_at", "claimed_at"))
-        .filter(last_seen__lt=now - timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
+        .filter(last_seen__lte=now - timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
         .values_list("id", "claim_number", "call_sid")[:_BATCH]
     )
     for job_id, claim_number, call_sid in stuck:
@@ -51,10 +53,10 @@ def calls_reconcile(*, now=None) -> dict[str, int]:
         _apply(job_id=job_id, claim_number=claim_number, call=call)
         summary["fetched"] += 1
 
-    lost_dials = OutboundCallJob.objects.filter(
+    lost_dials = calls.filter(
         status=CallStatus.DIALING,
         call_sid__isnull=True,
-        dial_started_at__lt=now - timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS),
+        dial_started_at__lte=now - timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS),
     ).values_list("id", "run_id", "claim_number", "phone", "dial_started_at")[:_BATCH]
     released_runs: set[int] = set()
     for job_id, run_id, claim_number, phone, dial_started_at in lost_dials:
@@ -71,10 +73,10 @@ def calls_reconcile(*, now=None) -> dict[str, int]:
             summary["released"] += 1
             released_runs.add(run_id)
 
-    lost_claims = OutboundCallJob.objects.filter(
+    lost_claims = calls.filter(
         status=CallStatus.DIALING,
         dial_started_at__isnull=True,
-        claimed_at__lt=now - timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS),
+        claimed_at__lte=now - timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS),
     ).values_list("id", "run_id", "claim_number")[:_BATCH]
     for job_id, run_id, claim_number in lost_claims:
         if _release(job_id=job_id, claim_number=claim_number, dial_started=False):

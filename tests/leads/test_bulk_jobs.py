@@ -126,14 +126,20 @@ def test_bulk_update_sets_fields_and_merges_custom_fields(business, other_busine
     assert job.status == Status.SUCCEEDED
     assert job.result == {"total": 1500, "updated": 1500, "skipped": 0}
     assert set(Lead.objects.filter(business=business).values_list("status", "do_not_call")) == {("contacted", True)}
-    merged = {"city": "Haifa", "source": "fair"}
-    assert Lead.objects.filter(business=business, custom_fields=merged).count() == 1500
+    merged = Lead.objects.filter(business=business, custom_fields__city="Haifa", custom_fields__source="fair")
+    assert merged.count() == 1500
     untouched.refresh_from_db()
     assert untouched.status == "new"
 
 
 def _install_failing_trigger(lead_id: int) -> None:
     with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                f"CREATE TRIGGER fail_on_lead BEFORE UPDATE ON leads FOR EACH ROW WHEN OLD.id = {int(lead_id)} "
+                f"BEGIN SELECT RAISE(ABORT, 'injected failure on lead {int(lead_id)}'); END"
+            )
+            return
         cursor.execute(
             """
             CREATE OR REPLACE FUNCTION fail_on_lead() RETURNS trigger AS $$
@@ -148,7 +154,7 @@ def _install_failing_trigger(lead_id: int) -> None:
 
 def _drop_failing_trigger() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER fail_on_lead ON leads")
+        cursor.execute("DROP TRIGGER fail_on_lead" + (" ON leads" if connection.vendor == "postgresql" else ""))
 
 
 def test_failure_in_the_middle_of_a_batch_leaves_no_lead_half_updated(business, small_batches):
@@ -283,6 +289,7 @@ def test_every_relation_to_leads_is_detached_by_a_delete_receiver():
     assert relations == RELATIONS_DETACHED_BY_A_RECEIVER
 
 
+@pytest.mark.postgresql("deferred foreign keys and SET CONSTRAINTS")
 def test_a_delete_batch_checks_only_the_foreign_keys_to_leads(business):
     """The batch checks the keys to leads early (to redo itself on a new reference), and
     nothing else pending in the caller's transaction."""
@@ -300,3 +307,22 @@ def test_a_delete_batch_checks_only_the_foreign_keys_to_leads(business):
         with connection.cursor() as cursor:  # still pending: fails only now
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert reached == [False]
+
+
+def test_merging_custom_fields_replaces_whole_top_level_values_on_every_database(business):
+    """PostgreSQL's `||` replaces each given key's value as a whole and keeps nulls; the
+    SQLite branch must not merge nested objects or drop null keys (JSON_PATCH would)."""
+    lead = LeadFactory(business=business, custom_fields={"keep": 1, "nested": {"a": 1}, "flag": True})
+    services.leads_update_batch(
+        business=business,
+        lead_ids=[lead.pk],
+        changes={"custom_fields": {"nested": {"b": [1, "x"]}, "cleared": None, "flag": False, "name": "Dana"}},
+    )
+    lead.refresh_from_db()
+    assert lead.custom_fields == {
+        "keep": 1,
+        "nested": {"b": [1, "x"]},
+        "cleared": None,
+        "flag": False,
+        "name": "Dana",
+    }

@@ -1,5 +1,6 @@
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 
 from callcenter.errors import ActiveJobExists
 from callcenter.models import BackgroundJob
@@ -166,14 +167,15 @@ def test_cancel_stops_an_import_between_batches_keeping_what_was_imported(busine
     settings.LEADS_IMPORT_BATCH_SIZE = 10
     rows = [["phone"]] + [[f"052-{i:07d}"] for i in range(3, 33)]
     lead_import = imports.lead_import_start(business=business, uploaded_file=upload(csv_bytes(rows)))
-    real_upsert = imports._upsert_postgresql
+    upsert_name = "_upsert_postgresql" if connection.vendor == "postgresql" else "_upsert_portable"
+    real_upsert = getattr(imports, upsert_name)
 
     def upsert_then_cancel(*args, **kwargs):
         counts = real_upsert(*args, **kwargs)
         job_services.background_job_request_cancel(business=business, job_id=lead_import.job_id)
         return counts
 
-    monkeypatch.setattr(imports, "_upsert_postgresql", upsert_then_cancel)
+    monkeypatch.setattr(imports, upsert_name, upsert_then_cancel)
     job = run_job(lead_import.job_id)
     lead_import.refresh_from_db()
     assert job.status == BackgroundJob.Status.CANCELLED

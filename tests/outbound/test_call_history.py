@@ -152,3 +152,24 @@ def test_invalid_number_is_its_own_outcome_and_lead_outcome(business, fake_twili
     assert run_outcome_counts(run=run)["invalid_number"] == 1
     assert (lead.last_outcome, lead.status, lead.call_attempts) == ("invalid_number", Lead.Status.NEW, 1)
     assert lead.last_called_at <= timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_lead_keeps_its_attempts_for_the_run_s_report(business, fake_twilio):
+    from leads.services import lead_delete
+
+    lead = make_leads(business, 1)[0]
+    run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk]})
+    call = fake_twilio.calls[0]
+    services.call_status_callback_record(
+        job_id=call.job_id, claim_number=call.claim, params=fake_twilio.progress(call, "completed")
+    )
+    lead_delete(business=business, lead_id=lead.pk)
+    assert not Lead.objects.filter(pk=lead.pk).exists()
+    attempt = CallAttempt.objects.get(run=run)
+    assert (attempt.lead_id, attempt.phone, attempt.lead_name, attempt.outcome) == (
+        None,
+        lead.phone,
+        lead.name,
+        "answered",
+    )

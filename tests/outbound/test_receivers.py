@@ -74,6 +74,7 @@ def test_lead_delete_keeps_leads_in_a_call_and_detaches_the_others(business, fak
     assert set(run.calls.filter(status=CallStatus.DIALING).values_list("lead_id", flat=True)) == in_call
 
 
+@pytest.mark.postgresql("a second connection commits inside the batch's transaction")
 @pytest.mark.django_db(transaction=True)
 def test_a_run_started_while_its_leads_are_being_deleted_keeps_the_lead_in_a_call(business, fake_twilio, settings):
     """The race the batch's foreign-key check closes: a call committed for a lead after the

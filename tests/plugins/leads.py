@@ -18,7 +18,20 @@ class LeadFactory(factory.django.DjangoModelFactory):
 
 
 def insert_leads(business, count: int, *, status: str = "new", first_number: int = 0, lead_import=None) -> None:
-    """Many leads at once (one INSERT ... SELECT): +97252NNNNNNN numbered from first_number."""
+    """Many leads at once: +97252NNNNNNN numbered from first_number (PostgreSQL: one
+    INSERT ... SELECT; SQLite: bulk_create)."""
+    if connection.vendor != "postgresql":
+        numbers = range(first_number, first_number + count)
+        Lead.objects.bulk_create(
+            [
+                Lead(
+                    business=business, phone=f"+97252{n:07d}", name=f"Lead {n}", status=status, lead_import=lead_import
+                )
+                for n in numbers
+            ],
+            batch_size=5000,
+        )
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             """

@@ -2,7 +2,7 @@
 creation failure, final failure, not found."""
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django_q.models import OrmQ, Schedule
 
 from recordings import services
@@ -19,21 +19,6 @@ ENDPOINTS = [
 
 def active_runs(recording):
     return RecordingRun.objects.filter(recording=recording, status__in=RecordingRun.ACTIVE_STATUSES)
-
-
-def test_catalog_shows_the_partial_unique_index():
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT ix.indisunique, pg_get_expr(ix.indpred, ix.indrelid), pg_get_indexdef(ix.indexrelid)
-            FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
-            WHERE i.relname = 'idx_recording_runs_unique_active'
-            """
-        )
-        unique, predicate, definition = cursor.fetchone()
-    assert unique is True
-    assert "queued" in predicate and "running" in predicate
-    assert "(business_id, call_sid)" in definition
 
 
 @pytest.mark.parametrize("request_recording", ENDPOINTS)
