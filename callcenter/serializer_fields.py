@@ -53,3 +53,12 @@ class StrictModelSerializer(serializers.ModelSerializer):
         models.BigIntegerField: StrictIntegerField,
         models.BooleanField: StrictBooleanField,
     }
+
+    def include_extra_kwargs(self, kwargs, extra_kwargs):
+        # DRF drops allow_blank from read-only fields: a blank choice ("" until known) would
+        # then be missing from the documented enum.
+        blank_choice = bool(kwargs.get("allow_blank") and kwargs.get("choices"))
+        kwargs = super().include_extra_kwargs(kwargs, extra_kwargs)
+        if blank_choice:
+            kwargs["allow_blank"] = True
+        return kwargs
