@@ -4,8 +4,11 @@ from django.utils.translation import ngettext
 
 from callcenter import services
 from callcenter.admin_base import ReadOnlyTenantAdmin, guarded_job_fields
+from callcenter.admin_task_queue import register_superuser_only
 from callcenter.errors import ApplicationError
 from callcenter.models import BackgroundJob, Business, Membership
+
+register_superuser_only()
 
 
 class MembershipInline(admin.TabularInline):

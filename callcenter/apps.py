@@ -9,7 +9,11 @@ class CallcenterConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import pre_execute
 
-        from callcenter import db_lookups, receivers  # noqa: F401  (db_lookups registers the `__any` lookup)
+        from callcenter import (
+            db_lookups,  # noqa: F401  (registers the `__any` lookup)
+            production,  # noqa: F401  (registers the deploy check of the secret key)
+            receivers,
+        )
         from callcenter.ops import instrumentation
 
         instrumentation.install()
