@@ -31,6 +31,7 @@ With --repeat N every figure is the median of N rounds, with its range.
 
 import argparse
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -575,6 +576,8 @@ def main() -> None:
         {
             "DATABASE_URL": url,
             "DJANGO_SETTINGS_MODULE": "callcenter.settings",
+            # The web server refuses the development key with debug off; this run's own key.
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
             "CALLCENTER_VAR_DIR": str(var_dir),
             "TWILIO_API_BASE_URL": sim.base_url,
             "TWILIO_ACCOUNT_SID": sim.config.account_sid,

@@ -1,6 +1,7 @@
 """Shared by the recordings benchmarks: a real gunicorn on PostgreSQL, its memory, timings."""
 
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -42,7 +43,15 @@ class Gunicorn:
     def __init__(self, *, workers: int = 2, threads: int = 4):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DATABASE_CONN_MAX_AGE": "60", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DATABASE_CONN_MAX_AGE": "60",
+            "LOG_LEVEL": "WARNING",
+            # The web server refuses the development key with debug off: this run's own key.
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+            # One user polling without think time is the load measured, not a client to throttle.
+            "API_THROTTLE_USER_RATE": os.environ.get("API_THROTTLE_USER_RATE", "1000000/min"),
+        }
         self.process = subprocess.Popen(
             [
                 str(ROOT / ".venv/bin/gunicorn"),

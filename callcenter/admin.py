@@ -11,11 +11,14 @@ from callcenter import (
 from callcenter.admin_base import HebrewLabelsMixin, ReadOnlyTenantAdmin
 from callcenter.admin_display import import_link, job_link, ltr, ltr_json, run_link
 from callcenter.admin_filters import BusinessFilter
+from callcenter.admin_task_queue import register_superuser_only
 from callcenter.errors import ApplicationError
 from callcenter.job_outcome import job_outcome_sentence, technical_details
 from callcenter.models import BackgroundJob, Business, Membership
 
 JobType = BackgroundJob.JobType
+
+register_superuser_only()
 
 
 class MembershipInline(HebrewLabelsMixin, admin.TabularInline):

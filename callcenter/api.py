@@ -1,16 +1,16 @@
-import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from callcenter import selectors, services
+from callcenter.filtering import StrictFilterSet
 from callcenter.models import BackgroundJob
 from callcenter.serializers import BackgroundJobSerializer, ErrorSerializer
 from callcenter.tenancy import BusinessScopedMixin
 
 
-class BackgroundJobFilter(django_filters.FilterSet):
+class BackgroundJobFilter(StrictFilterSet):
     class Meta:
         model = BackgroundJob
         fields = ["job_type", "status"]

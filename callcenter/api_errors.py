@@ -1,18 +1,27 @@
-"""The one place where errors become API responses."""
+"""The one place where errors become API responses: {"error", "code"} always, and
+"fields" on every 400."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from callcenter.errors import ApplicationError
+from callcenter.errors import ApplicationError, PayloadTooLarge
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ParseError(_("The request has too many form fields."), code="too_many_fields")
     if isinstance(exc, ApplicationError):
-        return Response(exc.as_dict(), status=exc.status_code)
+        data = exc.as_dict()
+        if exc.status_code == status.HTTP_400_BAD_REQUEST:
+            data.setdefault("fields", {})
+        return Response(data, status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -28,6 +37,8 @@ def exception_handler(exc, context):
         detail = exc.detail
         message = detail if isinstance(detail, str) else str(detail)
         response.data = {"error": message, "code": getattr(detail, "code", exc.default_code)}
+        if response.status_code == status.HTTP_400_BAD_REQUEST:
+            response.data["fields"] = {}
     return response
 
 

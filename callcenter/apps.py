@@ -10,11 +10,17 @@ class CallcenterConfig(AppConfig):
         from django.apps import apps
         from django_q.signals import pre_execute
 
-        from callcenter import db_lookups, receivers  # noqa: F401  (db_lookups registers the `__any` lookup)
+        from callcenter import (
+            db_lookups,  # noqa: F401  (registers the `__any` lookup)
+            production,  # noqa: F401  (registers the deploy check of the secret key)
+            receivers,
+        )
 
         if apps.is_installed("django_q"):
             # Its admin section is otherwise titled with its settings label, in English.
             apps.get_app_config("django_q").verbose_name = _("Task queue")
+        if apps.is_installed("axes"):
+            apps.get_app_config("axes").verbose_name = _("Login protection")
 
         from callcenter.ops import instrumentation
 

@@ -30,6 +30,12 @@ class Conflict(ApplicationError):
     default_message = _("The request conflicts with the current state.")
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = _("The request body is larger than this server accepts.")
+
+
 class ServiceUnavailable(ApplicationError):
     """Something we depend on (the database, the task queue) refused for now: trying again
     later may work, so 503, not 500."""

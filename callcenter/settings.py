@@ -5,6 +5,7 @@ one machine. Production: DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -26,10 +27,18 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-development-key-change-me-in-production")
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# The development key is used only with DJANGO_DEBUG on; with it off the web server refuses to
+# start without DJANGO_SECRET_KEY (callcenter.production.require_production_secret_key).
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-change-me-in-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or DEVELOPMENT_SECRET_KEY
+# Django's test client adds "testserver" itself while tests run.
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "callcenter.admin_site.ConsoleAdminConfig",
@@ -44,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "callcenter",
     "leads",
     "outbound",
@@ -55,11 +65,14 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "callcenter.api_middleware.ApiJsonErrorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it answers a locked-out admin login before the view runs.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callcenter.urls"
@@ -102,11 +115,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Auth, i18n -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out username/IP before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LANGUAGE_CODE = "he"
 LANGUAGES = [("he", _("Hebrew")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "callcenter" / "locale"]
+# The second catalog translates Django REST framework's own messages (it ships no Hebrew).
+LOCALE_PATHS = [BASE_DIR / "callcenter" / "locale", BASE_DIR / "callcenter" / "locale_rest_framework"]
 USE_I18N = True
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Jerusalem")
 USE_TZ = True
@@ -121,7 +142,7 @@ WHITENOISE_USE_FINDERS = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an API client without credentials gets 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "callcenter.authentication.LockoutTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["callcenter.tenancy.HasBusiness"],
@@ -130,10 +151,25 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.PagePagination",
     "PAGE_SIZE": 50,
+    # JSON bodies only (the CSV import names its own multipart parser): one documented shape.
+    "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.BoundedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per client IP for requests without valid credentials, per user otherwise.
+        "anon": os.environ.get("API_THROTTLE_ANON_RATE", "120/min"),
+        "user": os.environ.get("API_THROTTLE_USER_RATE", "2000/min"),
+        # Failed token authentications per client IP (callcenter.authentication).
+        "failed_token": os.environ.get("API_THROTTLE_FAILED_TOKEN_RATE", "20/hour"),
+    },
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "callcenter.api_errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "callcenter.schema.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Call center API",
@@ -261,6 +297,60 @@ RECORDING_RETRY_AFTER_SECONDS = env_int("RECORDING_RETRY_AFTER_SECONDS", 3)
 RECORDING_PLAYER_WAIT_SCALE = float(os.environ.get("RECORDING_PLAYER_WAIT_SCALE", "1"))
 RECORDING_PLAYER_MAX_TRIES = env_int("RECORDING_PLAYER_MAX_TRIES", 12)
 RECORDING_FORMAT = os.environ.get("RECORDING_FORMAT", "mp3")
+
+# --- Production security --------------------------------------------------------------
+# All off by default (the embedded default serves plain HTTP on 127.0.0.1); docs/deploy.md
+# lists the production environment, under which `manage.py check --deploy` is clean.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Set only behind a proxy that overwrites this header (nginx: proxy_set_header X-Forwarded-Proto $scheme).
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz and /readyz are asked over plain HTTP by the load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Throttling and login lockout -----------------------------------------------------
+# Throttle counters and lockouts live in the cache: Redis when REDIS_URL is set, so every
+# web process counts together; otherwise each process counts on its own.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = None
+AXES_IPWARE_PROXY_COUNT = env_int("DJANGO_NUM_PROXIES", 0) or None
+AXES_VERBOSE = False
+
+# --- Input limits ---------------------------------------------------------------------
+# Request bodies other than uploaded files, and form fields per request (413/400 JSON on /api/).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("API_MAX_FORM_FIELDS", 1000)
+# JSON nested deeper than this is refused (400) before it reaches a view.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32)
+# Rows per page of every list (?page_size= up to this).
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500)
+# Lead ids one request may name (bulk jobs, outbound runs); a filter selects more.
+API_MAX_IDS_PER_REQUEST = env_int("API_MAX_IDS_PER_REQUEST", 10_000)
+# custom_fields of one lead: names, characters of a name and of a value, nesting.
+LEADS_MAX_CUSTOM_FIELDS = env_int("LEADS_MAX_CUSTOM_FIELDS", 100)
+LEADS_MAX_CUSTOM_FIELD_CHARS = env_int("LEADS_MAX_CUSTOM_FIELD_CHARS", 10_000)
+# CSV imports: the file, one cell and one row, all checked before the import job starts.
+LEADS_IMPORT_MAX_FILE_BYTES = env_int("LEADS_IMPORT_MAX_FILE_BYTES", 20 * 1024 * 1024)
+LEADS_IMPORT_MAX_CELL_CHARS = env_int("LEADS_IMPORT_MAX_CELL_CHARS", 10_000)
+LEADS_IMPORT_MAX_ROW_CHARS = env_int("LEADS_IMPORT_MAX_ROW_CHARS", 100_000)
 
 # --- Operations: health, metrics, logs, front-server file delivery ----------------------
 # Kept in one block of their own. /metrics answers only `Authorization: Bearer

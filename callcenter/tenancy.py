@@ -8,8 +8,11 @@ accept it use BusinessFromQueryMixin, and links to them are built with `business
 """
 
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -42,11 +45,22 @@ def business_for_user(*, user, business_id: str | None) -> Business:
     return found[0].business
 
 
+def business_zone(business: Business) -> ZoneInfo:
+    """The business's time zone: API times (JSON and CSV) are shown in it."""
+    try:
+        return ZoneInfo(business.time_zone or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
 def request_business(request) -> Business:
     business = getattr(request, "_callcenter_business", None)
     if business is None:
         business = business_for_user(user=request.user, business_id=request.headers.get(BUSINESS_HEADER))
         request._callcenter_business = business
+    # API times are shown in the business's zone (however the business was named);
+    # ApiJsonErrorsMiddleware deactivates it when the response leaves.
+    timezone.activate(business_zone(business))
     return business
 
 
@@ -74,6 +88,15 @@ class BusinessScopedMixin:
     @property
     def business(self) -> Business:
         return request_business(self.request)
+
+    def check_permissions(self, request):
+        # Throttles before permissions (DRF runs them after): a client without valid
+        # credentials is limited per IP too, instead of getting unlimited 401s.
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        """Already done in check_permissions."""
 
 
 def business_from_query(*, user, business_id: str) -> Business:

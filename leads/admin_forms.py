@@ -1,10 +1,12 @@
 """Forms of the lead admin's own pages."""
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.models import Business
 from leads.admin_selection import business_choices
+from leads.imports import import_file_size_limit_text, import_file_too_large
 from leads.models import DoNotCallNumber, Lead
 from leads.phones import phone_normalize, phone_time_zone
 
@@ -43,11 +45,20 @@ class LeadImportUploadForm(forms.Form):
 
     def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = _("UTF-8 or Windows-1255, with a phone column. %(limit)s") % {
+            "limit": import_file_size_limit_text()
+        }
         businesses = business_choices(request)
         self.fields["business"].queryset = businesses
         if len(businesses) == 1:
             self.fields["business"].initial = businesses[0]
             self.fields["business"].widget = forms.HiddenInput()
+
+    def clean_file(self):
+        uploaded = self.cleaned_data["file"]
+        if uploaded.size > settings.LEADS_IMPORT_MAX_FILE_BYTES:
+            raise forms.ValidationError(import_file_too_large().message)
+        return uploaded
 
 
 class LeadAdminForm(forms.ModelForm):

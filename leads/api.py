@@ -1,5 +1,6 @@
 """Thin DRF views over leads' selectors and services."""
 
+from django.conf import settings
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -26,6 +27,9 @@ from leads.serializers import (
     LeadSelectionSerializer,
     LeadSerializer,
 )
+
+# Room for the multipart headers around the file in the request's Content-Length.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 JOB_RESPONSES = {202: JobAcceptedSerializer, 400: ValidationErrorSerializer, 409: ActiveJobErrorSerializer}
 
@@ -115,9 +119,21 @@ class LeadImportApi(BusinessScopedMixin, APIView):
 
     @extend_schema(
         request=LeadImportUploadSerializer,
-        responses={202: LeadImportAcceptedSerializer, 400: ValidationErrorSerializer, 409: ActiveJobErrorSerializer},
+        responses={
+            202: LeadImportAcceptedSerializer,
+            400: ValidationErrorSerializer,
+            409: ActiveJobErrorSerializer,
+            413: ValidationErrorSerializer,
+        },
     )
     def post(self, request):
+        # Refused before the body is read: a huge upload is never parsed or stored.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.LEADS_IMPORT_MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES:
+            raise imports.import_file_too_large()
         serializer = LeadImportUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead_import = imports.lead_import_start(

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from leads.errors import LeadInputInvalid
@@ -97,7 +98,45 @@ def inspect_csv(binary: IO[bytes]) -> CsvLayout:
     finally:
         text.detach()
         binary.seek(0)
-    return layout_from_header(header, encoding=encoding, delimiter=delimiter)
+    layout = layout_from_header(header, encoding=encoding, delimiter=delimiter)
+    check_row_sizes(binary, encoding=encoding, delimiter=delimiter)
+    return layout
+
+
+def check_row_sizes(binary: IO[bytes], *, encoding: str, delimiter: str) -> None:
+    """Every row parses, with cells of at most LEADS_IMPORT_MAX_CELL_CHARS and rows of at most
+    LEADS_IMPORT_MAX_ROW_CHARS characters; LeadInputInvalid naming the first row that does not.
+    Rows are numbered as a spreadsheet shows them (the header is row 1)."""
+    max_cell, max_row = settings.LEADS_IMPORT_MAX_CELL_CHARS, settings.LEADS_IMPORT_MAX_ROW_CHARS
+    text = open_text(binary, encoding=encoding)
+    reader = csv.reader(text, delimiter=delimiter)
+    row = 0
+    try:
+        while True:
+            row += 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                if "field larger than field limit" in str(error):
+                    raise _row_invalid(row, _cell_too_long(max_cell)) from None
+                raise _row_invalid(row, _("It is not valid CSV.")) from None
+            if any(len(cell) > max_cell for cell in cells):
+                raise _row_invalid(row, _cell_too_long(max_cell))
+            if sum(len(cell) for cell in cells) > max_row:
+                raise _row_invalid(row, _("It is longer than %(max)d characters.") % {"max": max_row})
+    finally:
+        text.detach()
+        binary.seek(0)
+
+
+def _cell_too_long(max_cell: int) -> str:
+    return _("A cell is longer than %(max)d characters.") % {"max": max_cell}
+
+
+def _row_invalid(row: int, reason: str) -> LeadInputInvalid:
+    return LeadInputInvalid({"file": [_("Row %(row)d: %(reason)s") % {"row": row, "reason": reason}]})
 
 
 def _sniff_delimiter(header_line: str) -> str:

@@ -1,14 +1,16 @@
 """The one lead filter: the API's query parameters, job selections and the admin changelist
 all speak it, so a "select all matching" job deletes exactly what the list showed."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_filters.rest_framework import FilterSet
 
+from callcenter.filtering import StrictFilterSet
 from leads.models import CallOutcome, Lead
 from leads.phones import phone_normalize_or_none, phone_search_digits
 
@@ -31,30 +33,66 @@ def lead_search(queryset: QuerySet[Lead], query: str) -> QuerySet[Lead]:
     return queryset.filter(condition)
 
 
-class LeadFilter(FilterSet):
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time with any valid offset, compared in UTC: PostgreSQL refuses offsets past
+    ±15:59 that Python accepts, and a time that leaves the calendar in UTC is invalid input."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0); anything else is invalid instead of "no filter", because a
+    filter silently dropped widens a bulk job's selection."""
+
+    widget = forms.TextInput  # the select widget reads any unknown text as "unknown"
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError(_("Use true or false."), code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class LeadFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Lead.Status.choices, label=_("status"))
-    do_not_call = django_filters.BooleanFilter(label=_("do not call"))
+    do_not_call = StrictBooleanFilter(label=_("do not call"))
     lead_import = django_filters.NumberFilter(field_name="lead_import_id", label=_("import"))
-    no_import = django_filters.BooleanFilter(field_name="lead_import", lookup_expr="isnull", label=_("not imported"))
-    created_after = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", label=_("created from")
-    )
-    created_before = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", label=_("created before")
-    )
+    no_import = StrictBooleanFilter(field_name="lead_import", lookup_expr="isnull", label=_("not imported"))
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label=_("created from"))
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label=_("created before"))
     last_outcome = django_filters.MultipleChoiceFilter(choices=CallOutcome.choices, label=_("last outcome"))
-    last_called_after = django_filters.IsoDateTimeFilter(
+    last_called_after = UtcIsoDateTimeFilter(
         field_name="last_called_at", lookup_expr="gte", label=_("last called from")
     )
-    last_called_before = django_filters.IsoDateTimeFilter(
+    last_called_before = UtcIsoDateTimeFilter(
         field_name="last_called_at", lookup_expr="lt", label=_("last called before")
     )
     last_called_within_days = django_filters.NumberFilter(
         method="filter_last_called_within_days", min_value=1, max_value=3650, label=_("called in the last days")
     )
-    never_called = django_filters.BooleanFilter(
-        field_name="last_called_at", lookup_expr="isnull", label=_("never called")
-    )
+    never_called = StrictBooleanFilter(field_name="last_called_at", lookup_expr="isnull", label=_("never called"))
     q = django_filters.CharFilter(method="filter_search", label=_("search"))
 
     class Meta:

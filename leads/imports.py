@@ -15,8 +15,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
+from callcenter.errors import PayloadTooLarge
 from callcenter.models import BackgroundJob, Business
 from callcenter.services import JobContext, JobInterrupted, background_job_start
 from leads import csv_files
@@ -36,9 +38,22 @@ class RejectReason:
     NAME_TOO_LONG = "name_too_long"
 
 
+def import_file_size_limit_text() -> str:
+    return _("At most %(size)s.") % {"size": filesizeformat(settings.LEADS_IMPORT_MAX_FILE_BYTES)}
+
+
+def import_file_too_large() -> PayloadTooLarge:
+    message = _("The file is too large. %(limit)s") % {"limit": import_file_size_limit_text()}
+    return PayloadTooLarge(message, extra={"fields": {"file": [message]}})
+
+
 def lead_import_start(*, business: Business, uploaded_file, created_by=None) -> LeadImport:
     """Check the upload is a CSV with a phone column (LeadInputInvalid otherwise, nothing
-    stored), store it and start the import job. ActiveJobExists if an import is running."""
+    stored), store it and start the import job. ActiveJobExists if an import is running;
+    PayloadTooLarge past LEADS_IMPORT_MAX_FILE_BYTES."""
+    size = getattr(uploaded_file, "size", None)
+    if size is not None and size > settings.LEADS_IMPORT_MAX_FILE_BYTES:
+        raise import_file_too_large()
     layout = csv_files.inspect_csv(uploaded_file)
     file_name = os.path.basename(getattr(uploaded_file, "name", "") or "leads.csv")[:255]
     path = default_storage.save(f"lead_imports/{business.pk}/{uuid.uuid4().hex}.csv", uploaded_file)

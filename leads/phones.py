@@ -21,6 +21,9 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 _BARE_NUMBER = re.compile(r"\+?\d{4,17}")
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 class InvalidPhone(ValidationError):
     """Not a phone number we can dial. A Django ValidationError, so forms and serializers
     show it as the field's error as is; `reason` says why, for logs and tests."""
@@ -38,6 +41,9 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
     text = (raw or "").strip()
     if not text:
         raise InvalidPhone("empty")
+    if _LETTER.search(text):
+        # phonenumbers reads keypad letters as digits (050-abc-defg -> 050-222-3334).
+        raise InvalidPhone("letters")
     region = region or settings.LEADS_DEFAULT_REGION
     bare = _SEPARATORS.sub("", text)
     if _BARE_NUMBER.fullmatch(bare):

@@ -2,17 +2,17 @@
 
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.errors import NotFound
 from callcenter.models import Business
+from callcenter.validators import unstorable_text
 from leads.errors import LeadInputInvalid
 from leads.filters import BOOLEAN_FILTER_FIELDS, LEAD_FILTER_FIELDS, LeadFilter
 from leads.models import Lead, LeadImport
-
-MAX_SELECTED_IDS = 100_000
 
 
 def lead_list(*, business: Business) -> QuerySet[Lead]:
@@ -63,6 +63,8 @@ def _as_query_dict(filters: dict) -> QueryDict:
                 texts.append("true" if item else "false")
             elif item is None or isinstance(item, dict | list):
                 raise LeadInputInvalid({f"filter.{name}": [_("Invalid value.")]})
+            elif isinstance(item, str) and unstorable_text(item):
+                raise LeadInputInvalid({f"filter.{name}": [_("Null characters and lone surrogates are not allowed.")]})
             else:
                 texts.append(str(item))
         if name in BOOLEAN_FILTER_FIELDS and (len(texts) != 1 or texts[0].lower() not in _BOOLEAN_TEXTS):
@@ -88,9 +90,13 @@ def lead_queryset_from_selection(*, business: Business, selection: dict) -> Quer
         ids = selection["lead_ids"]
         if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             raise LeadInputInvalid({"lead_ids": [_("A list of lead ids is required.")]})
-        if len(ids) > MAX_SELECTED_IDS:
+        if len(ids) > settings.API_MAX_IDS_PER_REQUEST:
             raise LeadInputInvalid(
-                {"lead_ids": [_("At most %(max)d ids; use a filter for more.") % {"max": MAX_SELECTED_IDS}]}
+                {
+                    "lead_ids": [
+                        _("At most %(max)d ids; use a filter for more.") % {"max": settings.API_MAX_IDS_PER_REQUEST}
+                    ]
+                }
             )
         return lead_list(business=business).filter(pk__in=ids)
     filters = selection["filter"]

@@ -1,15 +1,40 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from callcenter.serializer_fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictModelSerializer
 from callcenter.serializers import BackgroundJobSerializer, JobAcceptedSerializer
+from callcenter.validators import validate_json_object
 from leads.models import Lead, LeadImport
 from leads.phones import phone_normalize
-from leads.selectors import MAX_SELECTED_IDS
 
 
-class LeadSerializer(serializers.ModelSerializer):
-    phone = serializers.CharField(max_length=40, help_text=_("Any format; stored in E.164."))
-    custom_fields = serializers.DictField(required=False, help_text=_("Free fields: names and values."))
+def validate_custom_fields(value: dict) -> dict:
+    try:
+        validate_json_object(
+            value, max_names=settings.LEADS_MAX_CUSTOM_FIELDS, max_chars=settings.LEADS_MAX_CUSTOM_FIELD_CHARS
+        )
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.messages) from None
+    return value
+
+
+def lead_ids_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        allow_empty=False,
+        max_length=settings.API_MAX_IDS_PER_REQUEST,
+        help_text=_("At most API_MAX_IDS_PER_REQUEST ids; a filter selects more."),
+    )
+
+
+class LeadSerializer(StrictModelSerializer):
+    phone = StrictCharField(max_length=40, help_text=_("Any format; stored in E.164."))
+    custom_fields = serializers.DictField(
+        required=False, help_text=_("Free fields: names and values."), validators=[validate_custom_fields]
+    )
 
     class Meta:
         model = Lead
@@ -47,9 +72,7 @@ class LeadSerializer(serializers.ModelSerializer):
 
 
 class LeadSelectionSerializer(serializers.Serializer):
-    lead_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_SELECTED_IDS, allow_empty=False
-    )
+    lead_ids = lead_ids_field()
     filter = serializers.DictField(
         required=False,
         help_text=_(
@@ -70,8 +93,10 @@ class LeadSelectionSerializer(serializers.Serializer):
 
 class LeadBulkUpdateSerializer(LeadSelectionSerializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices, required=False)
-    do_not_call = serializers.BooleanField(required=False)
-    custom_fields = serializers.DictField(required=False, help_text=_("Merged into each lead's custom fields."))
+    do_not_call = StrictBooleanField(required=False)
+    custom_fields = serializers.DictField(
+        required=False, help_text=_("Merged into each lead's custom fields."), validators=[validate_custom_fields]
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

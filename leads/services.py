@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from callcenter.errors import Conflict
 from callcenter.models import BackgroundJob, Business
 from callcenter.services import JobContext, JobInterrupted, background_job_start
+from callcenter.validators import validate_json_object
 from leads import selectors
 from leads.errors import LeadInputInvalid
 from leads.models import DoNotCallNumber, Lead
@@ -268,8 +269,12 @@ def _validated_changes(changes: dict) -> dict:
         clean["do_not_call"] = changes["do_not_call"]
     custom = changes.get("custom_fields")
     if custom:
-        if not isinstance(custom, dict) or not all(isinstance(key, str) and key for key in custom):
-            errors["custom_fields"] = [_("An object of field names and values is required.")]
+        try:
+            validate_json_object(
+                custom, max_names=settings.LEADS_MAX_CUSTOM_FIELDS, max_chars=settings.LEADS_MAX_CUSTOM_FIELD_CHARS
+            )
+        except ValidationError as error:
+            errors["custom_fields"] = error.messages
         clean["custom_fields"] = custom
     if not errors and not clean:
         errors["non_field_errors"] = [_("Choose at least one change: status, do not call or custom fields.")]

@@ -1,18 +1,21 @@
 import csv
 import re
+from datetime import tzinfo
 
 import django_filters
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callcenter.filtering import StrictFilterSet
 from callcenter.serializers import ActiveJobErrorSerializer, ErrorSerializer, ValidationErrorSerializer
-from callcenter.tenancy import BusinessScopedMixin
+from callcenter.tenancy import BusinessScopedMixin, business_zone
 from outbound import selectors, services
-from outbound.models import CallAttempt, OutboundCallJob
+from outbound.models import CallAttempt, OutboundCallJob, OutboundCallRun
 from outbound.serializers import (
     CallSerializer,
     LeadAttemptSerializer,
@@ -23,11 +26,21 @@ from outbound.serializers import (
 )
 
 
-class RunListCreateApi(BusinessScopedMixin, APIView):
+class RunListCreateApi(BusinessScopedMixin, generics.GenericAPIView):
+    serializer_class = RunProgressSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no business
+            return OutboundCallRun.objects.none()
+        return selectors.run_list(business=self.business).order_by("-id")
+
     @extend_schema(responses={200: RunProgressSerializer(many=True)})
     def get(self, request):
-        runs = selectors.run_list(business=self.business)[:50]
-        return Response([RunProgressSerializer(selectors.run_progress(run=run)).data for run in runs])
+        runs = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(
+            [RunProgressSerializer(selectors.run_progress(run=run)).data for run in runs]
+        )
 
     @extend_schema(
         request=RunStartSerializer,
@@ -74,7 +87,7 @@ class RunCancelApi(_RunControlApi):
     control = staticmethod(services.outbound_run_cancel)
 
 
-class CallFilter(django_filters.FilterSet):
+class CallFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=OutboundCallJob.Status.choices)
     outcome = django_filters.MultipleChoiceFilter(choices=OutboundCallJob.Outcome.choices)
 
@@ -142,14 +155,19 @@ class RunCallCsvApi(BusinessScopedMixin, APIView):
     )
     def get(self, request, run_id: int):
         """One line per attempt (a lead never dialed: one line without an attempt number),
-        every cell safe to open in a spreadsheet."""
-        calls = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id)).qs
+        every cell safe to open in a spreadsheet, times in the business's zone."""
+        call_filter = CallFilter(request.GET, queryset=selectors.run_call_list(business=self.business, run_id=run_id))
+        if not call_filter.is_valid():
+            raise ValidationError(call_filter.errors)
+        calls = call_filter.qs
         writer = csv.writer(_Echo())
+        # Named here: the rows are written after the request's zone is deactivated.
+        zone = business_zone(self.business)
 
         def rows():
             yield "\ufeff" + writer.writerow(CSV_COLUMNS)
             for call in calls.iterator(chunk_size=1000):
-                for line in call_csv_lines(call):
+                for line in call_csv_lines(call, zone=zone):
                     cells = zip(CSV_COLUMNS, line, strict=True)
                     yield writer.writerow([csv_cell(value, column) for column, value in cells])
 
@@ -158,7 +176,7 @@ class RunCallCsvApi(BusinessScopedMixin, APIView):
         return response
 
 
-def call_csv_lines(call: OutboundCallJob):
+def call_csv_lines(call: OutboundCallJob, *, zone: tzinfo):
     """The CSV lines of one call: each finished attempt, then the one in progress."""
     common = [call.pk]
     lead = [call.lead_id or "", call.lead_name, call.phone, call.status]
@@ -175,9 +193,9 @@ def call_csv_lines(call: OutboundCallJob):
             attempt.answered_by,
             attempt.error_code,
             attempt.error_message,
-            _iso(attempt.dial_started_at),
-            _iso(attempt.answered_at),
-            _iso(attempt.ended_at),
+            _iso(attempt.dial_started_at, zone),
+            _iso(attempt.answered_at, zone),
+            _iso(attempt.ended_at, zone),
             recording_player_path(attempt) or "",
         ]
     active = call.status in OutboundCallJob.ACTIVE_STATUSES
@@ -193,15 +211,16 @@ def call_csv_lines(call: OutboundCallJob):
             call.answered_by,
             call.error_code,
             call.error_message,
-            _iso(call.dial_started_at),
-            _iso(call.answered_at),
-            "" if active else _iso(call.ended_at),
+            _iso(call.dial_started_at, zone),
+            _iso(call.answered_at, zone),
+            "" if active else _iso(call.ended_at, zone),
             "",
         ]
 
 
-def _iso(value) -> str:
-    return value.isoformat() if value else ""
+def _iso(value, zone: tzinfo) -> str:
+    """ISO 8601 in the business's zone, like the JSON answers."""
+    return value.astimezone(zone).isoformat() if value else ""
 
 
 def _blank_none(value):

@@ -2,16 +2,16 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from callcenter.serializer_fields import StrictIntegerField
 from callcenter.tenancy import business_url
+from leads.serializers import lead_ids_field
 from outbound.models import MAX_SLOTS, CallAttempt, OutboundCallJob
 
 
 class RunStartSerializer(serializers.Serializer):
-    lead_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=100_000
-    )
+    lead_ids = lead_ids_field()
     filter = serializers.DictField(required=False)
-    concurrency = serializers.IntegerField(required=False, min_value=1, max_value=MAX_SLOTS)
+    concurrency = StrictIntegerField(required=False, min_value=1, max_value=MAX_SLOTS)
 
     def validate(self, attrs):
         if ("lead_ids" in attrs) == ("filter" in attrs):
@@ -114,6 +114,9 @@ class LeadAttemptSerializer(CallAttemptSerializer):
 
 class CallSerializer(serializers.ModelSerializer):
     call_id = serializers.IntegerField(source="pk", read_only=True)
+    outcome = serializers.ChoiceField(
+        choices=OutboundCallJob.Outcome.choices, allow_blank=True, read_only=True, help_text="Empty until final."
+    )
     recording_url = serializers.SerializerMethodField()
     history = serializers.SerializerMethodField()
 

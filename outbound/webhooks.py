@@ -3,6 +3,7 @@
 import logging
 from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils import translation
@@ -12,33 +13,42 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter import twilio_gateway
 from callcenter.ops import metrics
+from callcenter.webhook_forms import BIGINT_MAX, TwilioCallbackForm, count_field, sid_field
 from callcenter.webhook_security import twilio_signature_required
 from outbound import services
 
 logger = logging.getLogger(__name__)
 
 
-def _query_int(request, name: str) -> int | None:
-    try:
-        return int(request.GET.get(name, ""))
-    except ValueError:
-        return None
+class CallStatusCallbackForm(TwilioCallbackForm):
+    """What a status callback must look like to be applied (the callback URL carries job_id
+    and claim; Twilio posts the rest). Unknown parameters pass through to the stored event."""
+
+    job_id = forms.IntegerField(min_value=1, max_value=BIGINT_MAX)
+    claim = count_field()
+    CallSid = sid_field()
+    CallStatus = forms.RegexField(regex=r"^[A-Za-z-]{1,20}$")
+    SequenceNumber = count_field()
+    CallDuration = count_field()
+    AnsweredBy = forms.CharField(max_length=32, required=False)
+    ErrorCode = forms.CharField(max_length=32, required=False)
+    SipResponseCode = forms.CharField(max_length=32, required=False)
+    ErrorMessage = forms.CharField(max_length=2000, required=False)
 
 
 @require_POST
 @twilio_signature_required
 def call_status_webhook(request):
-    job_id = _query_int(request, "job_id")
-    if job_id is None:
+    form = CallStatusCallbackForm(request)
+    if form.ignored(request):
         # Acknowledged all the same: an error answer would only make Twilio retry it.
-        logger.warning("Status callback without a job id: %s", request.get_full_path())
         return HttpResponse(status=204)
     result = services.call_status_callback_record(
-        job_id=job_id, claim_number=_query_int(request, "claim"), params=request.POST.dict()
+        job_id=form.cleaned_data["job_id"], claim_number=form.cleaned_data["claim"], params=request.POST.dict()
     )
     if result == "duplicate":
         metrics.WEBHOOKS_DUPLICATE.labels(webhook="call_status_webhook").inc()
-    logger.debug("Status callback for call %s: %s", job_id, result)
+    logger.debug("Status callback for call %s: %s", form.cleaned_data["job_id"], result)
     return HttpResponse(status=204)
 
 
@@ -66,24 +76,38 @@ def voice_webhook(request):
         gather.say(offer, language="he-IL")
     else:
         response.say(settings.OUTBOUND_VOICE_MESSAGE, language="he-IL")
-    return HttpResponse(str(response), content_type="text/xml; charset=utf-8")
+    return twiml_response(response)
+
+
+class GatherCallbackForm(TwilioCallbackForm):
+    """The key a callee pressed at the Gather of this call and claim."""
+
+    job_id = forms.IntegerField(min_value=1, max_value=BIGINT_MAX)
+    claim = count_field()
+    Digits = forms.CharField(max_length=32, required=False)
 
 
 @require_POST
 @twilio_signature_required
 def gather_webhook(request):
     """The key the callee pressed. The opt-out key puts the number on the do-not-call list
-    and answers a short Hebrew confirmation; any other key just ends the call."""
+    and answers a short Hebrew confirmation; any other key (or a malformed request, logged
+    and ignored) just ends the call."""
     response = VoiceResponse()
-    job_id = _query_int(request, "job_id")
-    pressed = (request.POST.get("Digits") or "").strip()
+    form = GatherCallbackForm(request)
     digit = settings.OUTBOUND_OPT_OUT_DIGIT
-    if job_id is not None and digit and pressed == digit:
-        if services.call_opt_out_record(job_id=job_id, claim_number=_query_int(request, "claim")):
+    if not form.ignored(request) and digit and form.cleaned_data["Digits"].strip() == digit:
+        job_id = form.cleaned_data["job_id"]
+        if services.call_opt_out_record(job_id=job_id, claim_number=form.cleaned_data["claim"]):
             with translation.override(settings.LANGUAGE_CODE):
                 confirmation = _("Your number has been removed from our call list. Goodbye.")
             response.say(confirmation, language="he-IL")
         else:
             logger.warning("Opt-out key pressed for unknown call job %s", job_id)
     response.hangup()
+    return twiml_response(response)
+
+
+def twiml_response(response: VoiceResponse) -> HttpResponse:
+    # The charset is named: Twilio (and the simulator) would otherwise guess it for the Hebrew.
     return HttpResponse(str(response), content_type="text/xml; charset=utf-8")

@@ -88,8 +88,12 @@ class RecordingFileApi(RecordingApiMixin, APIView):
             OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER),
         ],
         responses={
-            200: OpenApiResponse(OpenApiTypes.BINARY, description="The audio, with ETag and Accept-Ranges."),
-            206: OpenApiResponse(OpenApiTypes.BINARY, description="The requested byte range (Content-Range)."),
+            (200, "audio/*"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The audio, with ETag and Accept-Ranges."
+            ),
+            (206, "audio/*"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The requested byte range (Content-Range)."
+            ),
             202: PREPARING,
             304: OpenApiResponse(description="Unchanged (If-None-Match matched the ETag)."),
             416: OpenApiResponse(description="The range starts past the end of the file."),

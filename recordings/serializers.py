@@ -35,4 +35,4 @@ class RecordingUnavailableErrorSerializer(ErrorSerializer):
 
 
 class RecordingNotFoundErrorSerializer(ErrorSerializer):
-    call_sid = serializers.CharField()
+    call_sid = serializers.CharField(required=False, help_text="Absent when the path names no valid SID.")

@@ -3,30 +3,41 @@
 
 import logging
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django import forms
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
-from callcenter.errors import ApplicationError
+from callcenter.errors import ApplicationError, ServiceUnavailable
 from callcenter.models import Business
+from callcenter.webhook_forms import BIGINT_MAX, TwilioCallbackForm, count_field, sid_field
 from callcenter.webhook_security import twilio_signature_required
 from recordings import services
 
 logger = logging.getLogger(__name__)
 
 
-def _positive_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+class RecordingStatusCallbackForm(TwilioCallbackForm):
+    business_id = forms.IntegerField(min_value=1, max_value=BIGINT_MAX)
+    CallSid = sid_field()
+    RecordingSid = sid_field()
+    RecordingStatus = forms.RegexField(regex=r"^[A-Za-z-]{1,20}$", required=False)
+    RecordingDuration = count_field()
 
 
 @twilio_signature_required
 @require_POST
 def recording_status_webhook(request: HttpRequest) -> HttpResponse:
-    business = Business.objects.filter(pk=_positive_int(request.GET.get("business_id"))).first()
-    call_sid = request.POST.get("CallSid", "").strip()
-    recording_sid = request.POST.get("RecordingSid", "").strip()
-    if business is None or not call_sid or not recording_sid:
-        return HttpResponseBadRequest("business_id, CallSid and RecordingSid are required")
-    recording_status = request.POST.get("RecordingStatus", "completed")
+    # Malformed or for an unknown business: acknowledged and ignored (a retry would not fix it).
+    form = RecordingStatusCallbackForm(request)
+    if form.ignored(request):
+        return HttpResponse(status=204)
+    business = Business.objects.filter(pk=form.cleaned_data["business_id"]).first()
+    if business is None:
+        logger.warning("ignored a recording callback for unknown business %s", form.cleaned_data["business_id"])
+        return HttpResponse(status=204)
+    call_sid = form.cleaned_data["CallSid"]
+    recording_sid = form.cleaned_data["RecordingSid"]
+    recording_status = form.cleaned_data["RecordingStatus"] or "completed"
     if recording_status == "absent":
         services.recording_mark_absent(business=business, call_sid=call_sid, recording_sid=recording_sid)
         return HttpResponse(status=204)
@@ -39,10 +50,14 @@ def recording_status_webhook(request: HttpRequest) -> HttpResponse:
             business=business,
             call_sid=call_sid,
             recording_sid=recording_sid,
-            duration_seconds=_positive_int(request.POST.get("RecordingDuration")),
+            duration_seconds=form.cleaned_data["RecordingDuration"],
         )
-    except ApplicationError as error:
-        # Twilio retries a failed callback: a 500 here asks for exactly that.
+    except ServiceUnavailable as error:
+        # A download job could not be created: Twilio retries a failed callback, and that
+        # is exactly what is wanted.
         logger.error("Could not register recording %s of call %s: %s", recording_sid, call_sid, error)
-        return HttpResponse(status=500)
+        return HttpResponse(status=503)
+    except ApplicationError as error:
+        # Final for this recording (e.g. too many failed downloads): a retry changes nothing.
+        logger.warning("Recording %s of call %s not registered: %s", recording_sid, call_sid, error)
     return HttpResponse(status=204)

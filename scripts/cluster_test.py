@@ -326,7 +326,7 @@ def inject_faults(cluster: Cluster, started: threading.Event, done: threading.Ev
     ]
     for offset, name, action in steps:
         if not at(offset):
-            record("skipped: runs already over", name)
+            record("skipped (runs over or test stopped)", name)
             continue
         began = time.monotonic()
         action()
@@ -348,7 +348,9 @@ def orchestrate(args) -> int:
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # SIGINT too: a shell without job control starts background commands with it ignored.
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     status = 1
     done = threading.Event()
     try:
@@ -426,7 +428,8 @@ def orchestrate(args) -> int:
         return status
     except KeyboardInterrupt as stop:
         log(f"interrupted ({stop}); cleaning up")
-        return 130
+        status = 130
+        return status
     finally:
         done.set()
         cluster.teardown()

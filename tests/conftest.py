@@ -52,6 +52,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         database.setdefault("TEST", {})["NAME"] = f"{database['NAME']}.test"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Throttle and lockout counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def business(db):
     return BusinessFactory()

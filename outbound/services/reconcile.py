@@ -2,7 +2,7 @@
 
 - an active call without a callback for OUTBOUND_STUCK_CALL_SECONDS is fetched from Twilio
   and moved to the state Twilio reports;
-- a dial whose calls.create never answered (no call SID after OUTBOUND_LOST_DIAL_SECONDS)
+- a dial whose calls.create never answered (no call SID after lost_dial_after())
   is looked up in Twilio's call list first: found, we adopt that call; not found, the
   claim is released and the lead queued again. It is never simply dialed again;
 - a claim whose process died before sending calls.create is released;
@@ -23,6 +23,7 @@ from outbound.services.call_reports import CallReport, call_lock
 from outbound.services.call_transitions import call_slot_release
 from outbound.services.callbacks import call_report_apply
 from outbound.services.dispatch import run_fill_slots
+from outbound.services.wakeups import lost_dial_after
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def calls_reconcile(*, now=None, run_id: int | None = None) -> dict[str, int]:
     lost_dials = calls.filter(
         status=CallStatus.DIALING,
         call_sid__isnull=True,
-        dial_started_at__lte=now - timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS),
+        dial_started_at__lte=now - lost_dial_after(),
     ).values_list("id", "run_id", "claim_number", "phone", "dial_started_at")[:_BATCH]
     released_runs: set[int] = set()
     for job_id, run_id, claim_number, phone, dial_started_at in lost_dials:

@@ -5,7 +5,7 @@ a refused dial's backoff or a busy / no-answer retry falling due (the queued cal
 `next_attempt_at`), the opening of the calling hours for a lead that waits outside them, and
 for each active call the moment it becomes overdue: a call with no callback is fetched from
 Twilio OUTBOUND_STUCK_CALL_SECONDS after its last sign of life, a dial whose calls.create got
-no answer is looked up OUTBOUND_LOST_DIAL_SECONDS after it was sent, a claim never dialed is
+no answer is looked up lost_dial_after() after it was sent, a claim never dialed is
 released after OUTBOUND_LOST_CLAIM_SECONDS. One row per run keeps only the earliest moment.
 
 The wake-up pump (a thread in every qcluster worker process) hands each due run to a worker
@@ -71,9 +71,19 @@ _FIRE = """
 _NEXT_DUE = "SELECT min(due_at) FROM outbound_run_wakeups WHERE due_at IS NOT NULL"
 
 
+def lost_dial_after() -> timedelta:
+    """How long a dial without a call SID waits before Twilio's call list decides its fate.
+
+    Never less than the gateway's own request timeout: until the client has given up on
+    calls.create, Twilio may still be creating the call, and a lead released then would be
+    dialed twice.
+    """
+    return timedelta(seconds=max(float(settings.OUTBOUND_LOST_DIAL_SECONDS), float(settings.TWILIO_TIMEOUT_SECONDS)))
+
+
 def _as_datetime(value) -> datetime | None:
-    """A timestamp as the backend returned it (SQLite: text or a naive datetime, in UTC) as an
-    aware datetime."""
+    """A timestamp as the backend returned it as an aware datetime. SQLite stores UTC without
+    an offset and answers text, or a naive datetime for a column declared as one."""
     if value is None:
         return None
     parsed = value if isinstance(value, datetime) else parse_datetime(value)
@@ -133,7 +143,7 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
             last_sign = last_event_at or dial_started_at or claimed_at
             candidates.append(last_sign + timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
         elif dial_started_at is not None:
-            candidates.append(dial_started_at + timedelta(seconds=settings.OUTBOUND_LOST_DIAL_SECONDS))
+            candidates.append(dial_started_at + lost_dial_after())
         elif claimed_at is not None:
             candidates.append(claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS))
     later = _as_datetime(next((row[2] for row in rows if row[0] == "later"), None))

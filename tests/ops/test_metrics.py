@@ -126,7 +126,7 @@ def test_metrics_need_the_token_or_an_allowed_address(client, settings):
 def test_request_latency_is_labelled_by_route_pattern_not_path(client):
     client.get("/api/recordings/file/CAsecretcallsid0000000000000000000")
     text = client.get("/metrics").content.decode()
-    assert 'route="api/recordings/file/<str:call_sid>"' in text
+    assert 'route="api/recordings/file/<sid:call_sid>"' in text
     assert "CAsecretcallsid" not in text
 
 

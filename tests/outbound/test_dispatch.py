@@ -144,9 +144,13 @@ def test_timeout_keeps_the_slot_until_the_reconciler_resolves_it(business, fake_
     job = OutboundCallJob.objects.get(run=run)
     assert job.status == CallStatus.DIALING and job.call_sid is None and job.dial_started_at is not None
     settings.OUTBOUND_LOST_DIAL_SECONDS = 0
-    services.calls_reconcile(now=timezone.now() + timedelta(seconds=1))
+    # While the request may still be on its way, Twilio might yet create the call: kept.
+    services.calls_reconcile(now=timezone.now() + timedelta(seconds=settings.TWILIO_TIMEOUT_SECONDS - 1))
     job.refresh_from_db()
-    # Not found at Twilio: released and dialed again at once.
+    assert job.status == CallStatus.DIALING and job.call_sid is None and len(fake_twilio.calls) == 0
+    services.calls_reconcile(now=timezone.now() + timedelta(seconds=settings.TWILIO_TIMEOUT_SECONDS + 1))
+    job.refresh_from_db()
+    # Not found at Twilio once the request has timed out: released and dialed again at once.
     assert job.status == CallStatus.DIALING and job.call_sid is not None and job.attempts == 1
     assert len(fake_twilio.calls) == 1
 
@@ -159,7 +163,7 @@ def test_a_call_placed_but_whose_answer_was_lost_is_adopted_not_dialed_again(bus
     assert job.call_sid is None and len(fake_twilio.calls) == 1
     settings.OUTBOUND_LOST_DIAL_SECONDS = 0
     fake_twilio.progress(fake_twilio.calls[0], "in-progress")
-    summary = services.calls_reconcile(now=timezone.now() + timedelta(seconds=1))
+    summary = services.calls_reconcile(now=timezone.now() + timedelta(seconds=settings.TWILIO_TIMEOUT_SECONDS + 1))
     job.refresh_from_db()
     assert summary["adopted"] == 1
     assert job.call_sid == fake_twilio.calls[0].sid and job.status == CallStatus.CALLING

@@ -90,7 +90,7 @@ def test_run_invariants_hold_under_any_interleaving(fake_twilio, settings):
 
         @rule()
         def reconcile(self):
-            services.calls_reconcile(now=timezone.now() + timedelta(seconds=1))
+            services.calls_reconcile(now=timezone.now() + timedelta(seconds=settings.TWILIO_TIMEOUT_SECONDS + 1))
 
         @rule()
         def retries_fall_due(self):

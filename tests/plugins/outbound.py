@@ -209,6 +209,7 @@ def wired(settings, live_server, twilio_sim):
     settings.OUTBOUND_DIAL_BACKOFF_SECONDS = 0.2
     settings.OUTBOUND_STUCK_CALL_SECONDS = 1
     settings.OUTBOUND_LOST_DIAL_SECONDS = 2
+    settings.TWILIO_TIMEOUT_SECONDS = 2  # a dial is only lost once its request has timed out
     settings.OUTBOUND_CALLING_HOURS_START = ""
     settings.OUTBOUND_CALLING_HOURS_END = ""
     return twilio_sim

@@ -7,6 +7,7 @@ from django.db import connections
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
+from callcenter import twilio_gateway
 from recordings import downloads
 from recordings.models import Recording, RecordingRun
 from tests.factories import BusinessFactory, MembershipFactory
@@ -175,4 +176,42 @@ def test_the_final_error_is_shown_at_once(chromium, live_server, settings, fast_
     # The page itself already knows the recording cannot be had: it asks nothing and stops.
     assert session.prepare_answers == []
     assert session.page.get_attribute("#recording-player", "data-final") == "1"
+    session.context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.twilio_sim(recording_absent_rate=1.0)
+def test_simulated_absent_recording_the_player_says_it_does_not_exist_and_stops(
+    chromium, live_server, twilio_sim, settings, fast_player
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    business = BusinessFactory()
+    user = MembershipFactory(business=business).user
+    nowhere = "http://127.0.0.1:9/ignored"
+    call = twilio_gateway.call_create(
+        to="+972501234567",
+        twiml_url=nowhere,
+        status_callback_url=nowhere,
+        record=True,
+        recording_status_callback_url=twilio_gateway.public_url(
+            f"/webhooks/twilio/recording-status?business_id={business.pk}"
+        ),
+    )
+    assert twilio_sim.wait_idle(timeout=20)
+    [sim_recording] = [r for r in twilio_sim.recordings() if r["call_sid"] == call.sid]
+    assert sim_recording["status"] == "absent"
+    assert [c["http_status"] for c in twilio_sim.call(call.sid)["callbacks"] if c["kind"] == "recording"] == [204, 204]
+    recording = Recording.objects.get(business=business, call_sid=call.sid)
+    assert recording.absent_at is not None
+
+    session = PlayerSession(chromium, live_server, user, locale="he-IL")
+    session.open(call.sid)
+    session.wait_until(lambda: session.state() == "error")
+    time.sleep(0.5)  # several of the player's (scaled) waits: it asks no more
+
+    assert "לא קיימת" in session.status_text()
+    # The page already knows from the recording row: it says so at once and asks nothing.
+    assert session.prepare_answers == []
+    assert not RecordingRun.objects.filter(call_sid=call.sid).exists()  # no download, none retried
+    assert sim_recording["fetches"] == 0
     session.context.close()
