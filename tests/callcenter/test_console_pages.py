@@ -20,7 +20,8 @@ from tests.factories import BusinessFactory
 
 ALLOWED_LATIN = {
     "Twilio", "Django", "CSV", "SID", "E", "JSON", "UTC", "API", "ID", "Q", "HTTP", "UTF", "Windows", "Cron",
-    "croniter", "Asia", "Jerusalem", "he", "IL", "Control", "Command", "Single", "Sign", "On", "LDAP", "IP", "Accept", "GET", "POST",
+    "croniter", "Asia", "Jerusalem", "he", "IL", "Control", "Command", "Single", "Sign", "On", "LDAP",
+    "IP", "Accept", "GET", "POST",
 }  # fmt: skip
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 # Data that is Latin by nature wherever it appears: call / recording SIDs, file names.
