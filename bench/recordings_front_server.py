@@ -7,8 +7,9 @@ x 4 threads, RECORDING_FILE_DELIVERY=x-accel-redirect) over PostgreSQL. Same run
   accel    GET /api/recordings/file/<sid>: Django's checks (token, business, recording state),
            then nginx streams the range through X-Accel-Redirect
 
-Each by --clients clients fetching the whole file in sequential 1 MiB Range requests (206 each),
-every byte checked against the file's SHA-256; interleaved repeats, median and spread.
+Each by --clients clients fetching the whole file in sequential Range requests (206 each; 1 MiB,
+or --range-kib), every byte checked against the file's SHA-256; interleaved repeats, median
+and spread.
 
 Then the 202 path: --pollers players each POST /api/recordings/<sid>/prepare through nginx,
 get 202 + Retry-After and wait exactly that long before the next poll (staggered starts, as
@@ -38,13 +39,11 @@ import requests
 from bench.recordings_support import percentile, setup_django
 from tests.plugins.front import Gunicorn, Nginx, free_port, render_site, self_signed_certificate, wait_until_answers
 
-RANGE_SIZE = 2**20
 
-
-def fetch_in_ranges(session: requests.Session, url: str, size: int) -> tuple[str, int]:
+def fetch_in_ranges(session: requests.Session, url: str, size: int, range_size: int) -> tuple[str, int]:
     digest, requests_made = hashlib.sha256(), 0
-    for start in range(0, size, RANGE_SIZE):
-        end = min(start + RANGE_SIZE, size) - 1
+    for start in range(0, size, range_size):
+        end = min(start + range_size, size) - 1
         response = session.get(url, headers={"Range": f"bytes={start}-{end}"}, timeout=60)
         assert response.status_code == 206, (response.status_code, response.text[:200])
         assert response.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
@@ -62,8 +61,10 @@ def new_session(cert: Path, token: str | None) -> requests.Session:
     return session
 
 
-def throughput(*, url: str, size: int, clients: int, cert: Path, token: str | None, checksum: str) -> float:
-    """MiB/s over all clients, each fetching the whole file once in 1 MiB ranges."""
+def throughput(
+    *, url: str, size: int, range_size: int, clients: int, cert: Path, token: str | None, checksum: str
+) -> float:
+    """MiB/s over all clients, each fetching the whole file once in ranges of `range_size`."""
     results, errors = [], []
     start_line = threading.Barrier(clients + 1)
 
@@ -72,7 +73,7 @@ def throughput(*, url: str, size: int, clients: int, cert: Path, token: str | No
         session.get(url, headers={"Range": "bytes=0-0"}, timeout=30)  # connection and TLS set up first
         start_line.wait()
         try:
-            results.append(fetch_in_ranges(session, url, size))
+            results.append(fetch_in_ranges(session, url, size, range_size))
         except Exception as error:
             errors.append(error)
 
@@ -122,6 +123,31 @@ def paced_pollers(
     return latencies
 
 
+def server_means(exposition: str) -> dict[str, tuple[int, float]]:
+    """Count and mean of the request and SQL timings the application recorded."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sums, counts = {}, {}
+    wanted = {
+        "callcenter_http_request_duration_seconds": "route",
+        "callcenter_db_query_duration_seconds": "statement",
+    }
+    for family in text_string_to_metric_families(exposition):
+        if family.name not in wanted:
+            continue
+        for sample in family.samples:
+            label = f"{family.name.removeprefix('callcenter_')}[{sample.labels.get(wanted[family.name])}]"
+            if sample.name.endswith("_sum"):
+                sums[label] = sums.get(label, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                counts[label] = counts.get(label, 0.0) + sample.value
+    return {
+        label: (int(counts[label]), sums[label] / counts[label] * 1000)
+        for label in sorted(counts)
+        if counts[label] >= 10
+    }
+
+
 def ensure_database(url: str) -> None:
     """Create DATABASE_URL's database when it does not exist yet (a fresh machine)."""
     import psycopg
@@ -142,6 +168,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--range-kib", type=int, default=1024, help="size of each Range request")
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--poll-seconds", type=float, default=20.0)
     parser.add_argument("--poll-repeats", type=int, default=3)
@@ -239,7 +266,13 @@ def main() -> None:
         wait_until_answers(f"{base}/healthz", process=nginx.process, verify=str(cert))
         accel_url = f"{base}/api/recordings/file/{call_sid}"
         static_url = f"https://localhost:{static_port}/static-media/{name}"
-        common = {"size": size, "clients": args.clients, "cert": cert, "checksum": checksum}
+        common = {
+            "size": size,
+            "range_size": args.range_kib * 1024,
+            "clients": args.clients,
+            "cert": cert,
+            "checksum": checksum,
+        }
         # Warm-up: page cache, imports, database connections.
         throughput(url=static_url, token=None, **common)
         throughput(url=accel_url, token=token, **common)
@@ -259,6 +292,8 @@ def main() -> None:
                 paced_pollers(url=prepare_url, method="POST", expected=202, token=token, **poll_common)
             )
         runs = RecordingRun.objects.filter(recording=pending).count()
+        # What the application itself spent, from its own /metrics (all repeats together).
+        server_side = server_means(new_session(cert, None).get(f"{base}/metrics", timeout=30).text)
     finally:
         nginx.stop()
         gunicorn.stop()
@@ -268,27 +303,32 @@ def main() -> None:
 
     print(
         f"nginx (shipped site, TLS) + gunicorn 2 workers x 4 threads, PostgreSQL; file {args.size_mb} MiB; "
-        f"{args.clients} clients each fetching it whole in 1 MiB Range requests; {args.repeats} interleaved repeats"
+        f"{args.clients} clients each fetching it whole in {args.range_kib} KiB Range requests; "
+        f"{args.repeats} interleaved repeats"
     )
     ratios = [accel / static for static, accel in zip(measured["static"], measured["accel"], strict=True)]
     print(f"  static  (nginx alias):                    MiB/s {spread(measured['static'], 1)}")
     print(f"  accel   (Django checks + X-Accel-Redirect): MiB/s {spread(measured['accel'], 1)}")
     print(f"  accel / static, per repeat:               x{spread(ratios)}")
-    print(
-        f"202 path: {args.pollers} pollers honouring Retry-After through nginx, {args.poll_seconds:.0f} s, "
-        f"{args.poll_repeats} repeats"
-    )
-    for name, label in (("healthz", "baseline GET /healthz"), ("prepare", "POST /api/recordings/<sid>/prepare")):
-        p50 = [percentile(latencies, 0.5) * 1000 for latencies in polls[name]]
-        p99 = [percentile(latencies, 0.99) * 1000 for latencies in polls[name]]
-        count = statistics.median(len(latencies) for latencies in polls[name])
-        print(f"  {label:36s} p50 ms {spread(p50, 1)}; p99 ms {spread(p99, 1)}; {count:.0f} polls per repeat")
-    p99_ratio = [
-        percentile(prepare, 0.99) / percentile(healthz, 0.99)
-        for healthz, prepare in zip(polls["healthz"], polls["prepare"], strict=True)
-    ]
-    print(f"  p99 202 path / baseline: x{spread(p99_ratio)}")
-    print(f"  download runs for the polled call: {runs} (the same run answered every poll)")
+    if args.poll_repeats:
+        print(
+            f"202 path: {args.pollers} pollers honouring Retry-After through nginx, {args.poll_seconds:.0f} s, "
+            f"{args.poll_repeats} repeats"
+        )
+        for name, label in (("healthz", "baseline GET /healthz"), ("prepare", "POST /api/recordings/<sid>/prepare")):
+            p50 = [percentile(latencies, 0.5) * 1000 for latencies in polls[name]]
+            p99 = [percentile(latencies, 0.99) * 1000 for latencies in polls[name]]
+            count = statistics.median(len(latencies) for latencies in polls[name])
+            print(f"  {label:36s} p50 ms {spread(p50, 1)}; p99 ms {spread(p99, 1)}; {count:.0f} polls per repeat")
+        p99_ratio = [
+            percentile(prepare, 0.99) / percentile(healthz, 0.99)
+            for healthz, prepare in zip(polls["healthz"], polls["prepare"], strict=True)
+        ]
+        print(f"  p99 202 path / baseline: x{spread(p99_ratio)}")
+        print(f"  download runs for the polled call: {runs} (the same run answered every poll)")
+    print("inside the application (its /metrics, mean over every request of the run):")
+    for label, (count, mean_ms) in server_side.items():
+        print(f"  {label:52s} {count:6d} x {mean_ms:6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -273,10 +273,10 @@ METRICS_ALLOWED_NETWORKS = [
 METRICS_MULTIPROC_DIRS = [d.strip() for d in os.environ.get("METRICS_MULTIPROC_DIRS", "").split(",") if d.strip()]
 # /readyz: the scheduler ticks about every 30 s; a due schedule this late means it stopped.
 READYZ_SCHEDULER_MAX_LAG_SECONDS = env_int("READYZ_SCHEDULER_MAX_LAG_SECONDS", 180)
+READYZ_SKIP_CHECKS = {c.strip() for c in os.environ.get("READYZ_SKIP_CHECKS", "").split(",") if c.strip()}
 # Q_SCHEDULER=false: a cluster that only works (deploy/systemd/callcenter-worker.service);
 # the scheduler runs in clusters that keep the default (callcenter-scheduler.service).
 Q_CLUSTER["scheduler"] = env_bool("Q_SCHEDULER", True)
-READYZ_SKIP_CHECKS = {c.strip() for c in os.environ.get("READYZ_SKIP_CHECKS", "").split(",") if c.strip()}
 if not REDIS_URL:
     # django-q2 clusters report themselves through a cache; with the ORM broker that cache
     # must be shared by the processes of the host for /readyz to see the cluster.

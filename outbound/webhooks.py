@@ -66,7 +66,7 @@ def voice_webhook(request):
         gather.say(offer, language="he-IL")
     else:
         response.say(settings.OUTBOUND_VOICE_MESSAGE, language="he-IL")
-    return HttpResponse(str(response), content_type="text/xml")
+    return HttpResponse(str(response), content_type="text/xml; charset=utf-8")
 
 
 @require_POST
@@ -86,4 +86,4 @@ def gather_webhook(request):
         else:
             logger.warning("Opt-out key pressed for unknown call job %s", job_id)
     response.hangup()
-    return HttpResponse(str(response), content_type="text/xml")
+    return HttpResponse(str(response), content_type="text/xml; charset=utf-8")

@@ -184,7 +184,8 @@ def call_dial_fail(*, claim: Claim, error: Exception) -> bool:
     for a number that cannot exist) and frees its slot. Only this claim, before any SID,
     under the call's row lock like every report: a change that came first wins."""
     code = _error_code(error)
-    report = CallReport(call_sid="", status="failed", error_code=code, error_message=_error_message(error))
+    # No call exists at Twilio: no SID and no Twilio status, only its error.
+    report = CallReport(call_sid="", status="", error_code=code, error_message=_error_message(error))
     outcome = Outcome.INVALID_NUMBER if code in _INVALID_NUMBER_CODES else Outcome.FAILED
     with transaction.atomic():
         call = call_lock(job_id=claim.job_id)

@@ -62,6 +62,8 @@ _NEXT = """
     UNION ALL
     SELECT 'later', NULL, min(j.next_attempt_at), NULL, NULL, NULL
     FROM outbound_call_jobs j WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at > %s"""
+# Taking due wake-ups clears them in the same statement; SKIP LOCKED lets the pumps of every
+# worker on every host take different ones at once, never the same one twice.
 _FIRE = """
     UPDATE outbound_run_wakeups SET due_at = NULL WHERE run_id IN (
         SELECT run_id FROM outbound_run_wakeups WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock})
@@ -70,8 +72,8 @@ _NEXT_DUE = "SELECT min(due_at) FROM outbound_run_wakeups WHERE due_at IS NOT NU
 
 
 def _as_datetime(value) -> datetime | None:
-    """A timestamp as the backend returned it as an aware datetime. SQLite stores UTC without
-    an offset and answers text, or a naive datetime for a column declared as one."""
+    """A timestamp as the backend returned it (SQLite: text or a naive datetime, in UTC) as an
+    aware datetime."""
     if value is None:
         return None
     parsed = value if isinstance(value, datetime) else parse_datetime(value)

@@ -133,7 +133,7 @@ def test_invalid_number_fails_that_call_and_the_next_lead_is_dialed(business, fa
     assert failed.outcome == "invalid_number" and failed.error_code == "21211" and failed.slot is None
     attempt = CallAttempt.objects.get(call=failed)
     assert (attempt.attempt_number, attempt.outcome, attempt.error_code) == (1, "invalid_number", "21211")
-    assert attempt.call_sid is None and attempt.lead_id == failed.lead_id
+    assert attempt.call_sid is None and attempt.twilio_status == "" and attempt.lead_id == failed.lead_id
     assert len(fake_twilio.calls) == 3 and len(active_calls(run)) == 3
 
 

@@ -120,7 +120,9 @@ def test_a_number_listed_while_its_retry_waits_is_never_dialed_by_the_run_in_pro
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.twilio_sim(time_scale=100, seed=21, outcomes={"completed": 1, "keypress": 1})
+# Calls talk 1 s of real time: long enough for our TwiML to reach the simulator before the
+# callee would hang up by itself, on a busy machine too.
+@pytest.mark.twilio_sim(time_scale=100, seed=21, outcomes={"completed": 1, "keypress": 1}, talk_seconds=100)
 def test_simulator_callees_press_nine_and_a_second_run_dials_none_of_them(business, wired, settings):
     """End to end: the simulator fetches our TwiML, presses 9 at the Gather for some answered
     calls and posts the signed Digits to its action; the numbers are listed at once."""
