@@ -37,7 +37,14 @@ from urllib.parse import urlparse, urlunparse
 import requests
 
 from bench.recordings_support import bench_recording_create, percentile, run_pollers, setup_django, timed_request
-from tests.plugins.front import Gunicorn, Nginx, free_port, render_site, self_signed_certificate, wait_until_answers
+from tests.plugins.front import (
+    Nginx,
+    deployed_gunicorn,
+    free_port,
+    render_site_in_front_of,
+    self_signed_certificate,
+    wait_until_answers,
+)
 
 
 def fetch_in_ranges(session: requests.Session, url: str, size: int, range_size: int) -> tuple[str, int]:
@@ -166,11 +173,9 @@ def main() -> None:
     ensure_database(os.environ["DATABASE_URL"])
     setup_django(media_root=str(media_root))
 
-    from django.db import connection
     from django.utils import timezone
 
     from recordings.models import Recording, RecordingRun
-    from tests.plugins.front import database_url
 
     recording = bench_recording_create(
         tag="front", business_name="bench front server", media_root=media_root, size_mb=args.size_mb
@@ -185,29 +190,21 @@ def main() -> None:
 
     cert, key = self_signed_certificate(workdir)
     https_port, http_port, static_port = free_port(), free_port(), free_port()
-    gunicorn = Gunicorn(
+    gunicorn = deployed_gunicorn(
+        media_root=media_root,
+        var_dir=workdir,
         env={
             "DJANGO_SETTINGS_MODULE": "callcenter.settings",
-            "DATABASE_URL": database_url(connection.settings_dict),
             "DATABASE_CONN_MAX_AGE": "60",
-            "MEDIA_ROOT": str(media_root),
-            "CALLCENTER_VAR_DIR": str(workdir),
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
-            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
             # One benchmark user makes thousands of range requests a minute.
             "API_THROTTLE_USER_RATE": "1000000/min",
         },
-        workers=2,
-        threads=4,
     )
-    nginx_dir = workdir / "nginx"
-    nginx_dir.mkdir()
-    site = render_site(
-        directory=nginx_dir,
+    nginx_dir, site = render_site_in_front_of(
+        gunicorn,
+        workdir=workdir,
         https_port=https_port,
         http_port=http_port,
-        upstream=f"127.0.0.1:{gunicorn.port}",
         media_root=media_root,
         cert=cert,
         key=key,

@@ -7,18 +7,16 @@ import ssl
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 from twilio.request_validator import RequestValidator
 
 from callcenter.models import Business, Membership
 from tests.plugins.front import (
-    Gunicorn,
     Nginx,
-    database_url,
+    deployed_gunicorn,
     free_port,
-    render_site,
+    render_site_in_front_of,
     self_signed_certificate,
     site_setting,
     wait_until_answers,
@@ -43,30 +41,20 @@ def front(tmp_path, settings):
     https_port, http_port = free_port(), free_port()
     public_base_url = f"https://localhost:{https_port}"
     cert, key = self_signed_certificate(tmp_path)
-    gunicorn = Gunicorn(
+    gunicorn = deployed_gunicorn(
+        media_root=media_root,
+        var_dir=tmp_path,
         env={
-            "DATABASE_URL": database_url(connection.settings_dict),
-            "MEDIA_ROOT": str(media_root),
-            "CALLCENTER_VAR_DIR": str(tmp_path),
             "PUBLIC_BASE_URL": public_base_url,
             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
-            # Counters of both workers are added up from these files (prometheus-client's
-            # multiprocess mode), as under the systemd units.
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         },
-        workers=2,
-        threads=4,
     )
-    nginx_dir = tmp_path / "nginx"
-    nginx_dir.mkdir()
-    site = render_site(
-        directory=nginx_dir,
+    nginx_dir, site = render_site_in_front_of(
+        gunicorn,
+        workdir=tmp_path,
         https_port=https_port,
         http_port=http_port,
-        upstream=f"127.0.0.1:{gunicorn.port}",
         media_root=media_root,
         cert=cert,
         key=key,

@@ -180,6 +180,45 @@ class Gunicorn:
                 self.process.wait(timeout=15)
 
 
+def deployed_gunicorn(*, media_root: Path, var_dir: Path, env: dict[str, str]) -> Gunicorn:
+    """gunicorn on Django's database as the systemd unit runs it behind nginx: 2 workers x 4
+    threads, recording files handed to nginx, the counters of both workers added up from files
+    (prometheus-client's multiprocess mode). `env` adds to or overrides that."""
+    from django.db import connection
+
+    return Gunicorn(
+        env={
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "MEDIA_ROOT": str(media_root),
+            "CALLCENTER_VAR_DIR": str(var_dir),
+            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
+            "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
+            **env,
+        },
+        workers=2,
+        threads=4,
+    )
+
+
+def render_site_in_front_of(
+    gunicorn: Gunicorn, *, workdir: Path, https_port: int, http_port: int, media_root: Path, cert: Path, key: Path
+) -> tuple[Path, Path]:
+    """The shipped site in workdir/nginx, proxying to `gunicorn`: (nginx's directory, the site file)."""
+    nginx_dir = workdir / "nginx"
+    nginx_dir.mkdir()
+    site = render_site(
+        directory=nginx_dir,
+        https_port=https_port,
+        http_port=http_port,
+        upstream=f"127.0.0.1:{gunicorn.port}",
+        media_root=media_root,
+        cert=cert,
+        key=key,
+    )
+    return nginx_dir, site
+
+
 def wait_until_answers(url: str, *, process: subprocess.Popen, timeout: float = 30, verify=True) -> None:
     deadline = time.monotonic() + timeout
     while True:
