@@ -38,11 +38,11 @@ import requests
 
 from bench.recordings_support import bench_recording_create, percentile, run_pollers, setup_django, timed_request
 from tests.plugins.front import (
+    FrontLayout,
     Nginx,
     deployed_gunicorn,
     free_port,
     render_site_in_front_of,
-    self_signed_certificate,
     wait_until_answers,
 )
 
@@ -167,8 +167,8 @@ def main() -> None:
     parser.add_argument("--poll-repeats", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-front-"))
-    media_root = workdir / "media"
-    media_root.mkdir()
+    layout = FrontLayout.create(workdir)
+    media_root, cert, key = layout.media_root, layout.cert, layout.key
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cc_ops")
     ensure_database(os.environ["DATABASE_URL"])
     setup_django(media_root=str(media_root))
@@ -188,11 +188,9 @@ def main() -> None:
         business=recording.business, recording=pending, call_sid=pending.call_sid, heartbeat_at=timezone.now()
     )
 
-    cert, key = self_signed_certificate(workdir)
-    https_port, http_port, static_port = free_port(), free_port(), free_port()
+    static_port = free_port()
     gunicorn = deployed_gunicorn(
-        media_root=media_root,
-        var_dir=workdir,
+        layout,
         env={
             "DJANGO_SETTINGS_MODULE": "callcenter.settings",
             "DATABASE_CONN_MAX_AGE": "60",
@@ -200,15 +198,7 @@ def main() -> None:
             "API_THROTTLE_USER_RATE": "1000000/min",
         },
     )
-    nginx_dir, site = render_site_in_front_of(
-        gunicorn,
-        workdir=workdir,
-        https_port=https_port,
-        http_port=http_port,
-        media_root=media_root,
-        cert=cert,
-        key=key,
-    )
+    nginx_dir, site = render_site_in_front_of(gunicorn, layout)
     # The baseline: the same nginx, the same TLS, the file served by a plain alias location.
     static_server = f"""
     server {{
@@ -220,7 +210,7 @@ def main() -> None:
     }}
     """
     nginx = Nginx(directory=nginx_dir, site=site, extra_http=static_server, workers=2)
-    base = f"https://localhost:{https_port}"
+    base = layout.url
     try:
         wait_until_answers(f"{base}/healthz", process=nginx.process, verify=str(cert))
         accel_url = f"{base}/api/recordings/file/{recording.call_sid}"

@@ -13,11 +13,10 @@ from twilio.request_validator import RequestValidator
 
 from callcenter.models import Business, Membership
 from tests.plugins.front import (
+    FrontLayout,
     Nginx,
     deployed_gunicorn,
-    free_port,
     render_site_in_front_of,
-    self_signed_certificate,
     site_setting,
     wait_until_answers,
 )
@@ -35,44 +34,32 @@ def member_token(business: Business, username: str) -> str:
 @pytest.fixture
 def front(tmp_path, settings):
     """nginx on https://localhost:<port> in front of gunicorn; yields what the tests need."""
-    media_root = tmp_path / "media"
-    media_root.mkdir()
-    settings.MEDIA_ROOT = media_root
-    https_port, http_port = free_port(), free_port()
-    public_base_url = f"https://localhost:{https_port}"
-    cert, key = self_signed_certificate(tmp_path)
+    layout = FrontLayout.create(tmp_path)
+    settings.MEDIA_ROOT = layout.media_root
+    public_base_url = layout.url
     gunicorn = deployed_gunicorn(
-        media_root=media_root,
-        var_dir=tmp_path,
+        layout,
         env={
             "PUBLIC_BASE_URL": public_base_url,
             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         },
     )
-    nginx_dir, site = render_site_in_front_of(
-        gunicorn,
-        workdir=tmp_path,
-        https_port=https_port,
-        http_port=http_port,
-        media_root=media_root,
-        cert=cert,
-        key=key,
-    )
+    nginx_dir, site = render_site_in_front_of(gunicorn, layout)
     nginx = Nginx(directory=nginx_dir, site=site)
     try:
-        wait_until_answers(f"{public_base_url}/healthz", process=nginx.process, verify=str(cert))
+        wait_until_answers(f"{public_base_url}/healthz", process=nginx.process, verify=str(layout.cert))
         session = requests.Session()
-        session.verify = str(cert)
+        session.verify = str(layout.cert)
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         yield {
             "url": public_base_url,
             "session": session,
             "gunicorn": gunicorn,
             "nginx": nginx,
-            "port": https_port,
-            "cert": cert,
-            "media_root": media_root,
+            "port": layout.https_port,
+            "cert": layout.cert,
+            "media_root": layout.media_root,
         }
     finally:
         nginx.stop()

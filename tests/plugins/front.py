@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -180,7 +181,30 @@ class Gunicorn:
                 self.process.wait(timeout=15)
 
 
-def deployed_gunicorn(*, media_root: Path, var_dir: Path, env: dict[str, str]) -> Gunicorn:
+@dataclass(frozen=True)
+class FrontLayout:
+    """Where one nginx + gunicorn pair lives: its directory, media root, certificate and ports."""
+
+    workdir: Path
+    media_root: Path
+    cert: Path
+    key: Path
+    https_port: int
+    http_port: int
+
+    @classmethod
+    def create(cls, workdir: Path) -> FrontLayout:
+        media_root = workdir / "media"
+        media_root.mkdir()
+        cert, key = self_signed_certificate(workdir)
+        return cls(workdir, media_root, cert, key, https_port=free_port(), http_port=free_port())
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+
+def deployed_gunicorn(layout: FrontLayout, *, env: dict[str, str]) -> Gunicorn:
     """gunicorn on Django's database as the systemd unit runs it behind nginx: 2 workers x 4
     threads, recording files handed to nginx, the counters of both workers added up from files
     (prometheus-client's multiprocess mode). `env` adds to or overrides that."""
@@ -189,11 +213,11 @@ def deployed_gunicorn(*, media_root: Path, var_dir: Path, env: dict[str, str]) -
     return Gunicorn(
         env={
             "DATABASE_URL": database_url(connection.settings_dict),
-            "MEDIA_ROOT": str(media_root),
-            "CALLCENTER_VAR_DIR": str(var_dir),
+            "MEDIA_ROOT": str(layout.media_root),
+            "CALLCENTER_VAR_DIR": str(layout.workdir),
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
             "RECORDING_FILE_DELIVERY": "x-accel-redirect",
-            "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
+            "PROMETHEUS_MULTIPROC_DIR": str(layout.workdir / "metrics"),
             **env,
         },
         workers=2,
@@ -201,20 +225,18 @@ def deployed_gunicorn(*, media_root: Path, var_dir: Path, env: dict[str, str]) -
     )
 
 
-def render_site_in_front_of(
-    gunicorn: Gunicorn, *, workdir: Path, https_port: int, http_port: int, media_root: Path, cert: Path, key: Path
-) -> tuple[Path, Path]:
-    """The shipped site in workdir/nginx, proxying to `gunicorn`: (nginx's directory, the site file)."""
-    nginx_dir = workdir / "nginx"
+def render_site_in_front_of(gunicorn: Gunicorn, layout: FrontLayout) -> tuple[Path, Path]:
+    """The shipped site in <workdir>/nginx, proxying to `gunicorn`: (nginx's directory, the site file)."""
+    nginx_dir = layout.workdir / "nginx"
     nginx_dir.mkdir()
     site = render_site(
         directory=nginx_dir,
-        https_port=https_port,
-        http_port=http_port,
+        https_port=layout.https_port,
+        http_port=layout.http_port,
         upstream=f"127.0.0.1:{gunicorn.port}",
-        media_root=media_root,
-        cert=cert,
-        key=key,
+        media_root=layout.media_root,
+        cert=layout.cert,
+        key=layout.key,
     )
     return nginx_dir, site
 
