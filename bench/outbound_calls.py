@@ -106,6 +106,22 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+def own_connection():
+    """A psycopg connection of its own (autocommit) to the database Django uses."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+        autocommit=True,
+    )
+
+
 def make_run_leads(business, count: int, prefix: str) -> set[str]:
     from leads.models import Lead
 
@@ -192,18 +208,7 @@ class SlotSampler(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
-        import psycopg
-        from django.conf import settings
-
-        db = settings.DATABASES["default"]
-        with psycopg.connect(
-            host=db["HOST"] or "127.0.0.1",
-            port=db["PORT"] or 5432,
-            user=db["USER"],
-            password=db["PASSWORD"],
-            dbname=db["NAME"],
-            autocommit=True,
-        ) as conn:
+        with own_connection() as conn:
             while not self.halt.wait(0.1):
                 rows = conn.execute(
                     "SELECT j.run_id, count(*) FILTER (WHERE j.status IN ('dialing', 'calling')),"
@@ -441,8 +446,6 @@ def bench_statements(args) -> dict:
 
 
 def bench_baseline(args) -> dict:
-    import psycopg
-    from django.conf import settings as django_settings
     from django.utils import timezone
 
     from callcenter.models import BackgroundJob
@@ -457,16 +460,8 @@ def bench_baseline(args) -> dict:
     OutboundCallJob.objects.bulk_create(
         OutboundCallJob(business=business, run=run, phone=f"+97255{i:07d}", next_attempt_at=now) for i in range(count)
     )
-    db = django_settings.DATABASES["default"]
     statements = 0
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"],
-        dbname=db["NAME"],
-        autocommit=True,
-    ) as conn:
+    with own_connection() as conn:
 
         def execute(sql, params=()):
             nonlocal statements

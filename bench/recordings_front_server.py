@@ -36,8 +36,15 @@ from urllib.parse import urlparse, urlunparse
 
 import requests
 
-from bench.recordings_support import percentile, setup_django
-from tests.plugins.front import Gunicorn, Nginx, free_port, render_site, self_signed_certificate, wait_until_answers
+from bench.recordings_support import bench_recording_create, percentile, run_pollers, setup_django, timed_request
+from tests.plugins.front import (
+    FrontLayout,
+    Nginx,
+    deployed_gunicorn,
+    free_port,
+    render_site_in_front_of,
+    wait_until_answers,
+)
 
 
 def fetch_in_ranges(session: requests.Session, url: str, size: int, range_size: int) -> tuple[str, int]:
@@ -95,32 +102,18 @@ def paced_pollers(
     *, url: str, method: str, expected: int, pollers: int, seconds: float, cert: Path, token: str | None
 ) -> list[float]:
     """Latencies of pollers that wait each answer's Retry-After (3 s when it has none)."""
-    latencies, failures, lock = [], [], threading.Lock()
     deadline = time.monotonic() + seconds
 
-    def poll():
+    def poll(latencies: list[float], failures: list[str]) -> None:
         session = new_session(cert, token)
         time.sleep(random.uniform(0, 3.0))  # players start at different moments
-        mine = []
         while time.monotonic() < deadline:
-            began = time.perf_counter()
-            response = session.request(method, url, timeout=30)
-            mine.append(time.perf_counter() - began)
+            response = timed_request(session, method, url, expected=expected, latencies=latencies, failures=failures)
             if response.status_code != expected:
-                failures.append(f"{response.status_code} {response.text[:200]}")
                 break
             time.sleep(float(response.headers.get("Retry-After", "3")))
-        with lock:
-            latencies.extend(mine)
 
-    threads = [threading.Thread(target=poll) for _ in range(pollers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"{url}: {len(failures)} unexpected answers, first: {failures[0]}")
-    return latencies
+    return run_pollers(poll, pollers=pollers, url=url)
 
 
 def server_means(exposition: str) -> dict[str, tuple[int, float]]:
@@ -174,82 +167,38 @@ def main() -> None:
     parser.add_argument("--poll-repeats", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-front-"))
-    media_root = workdir / "media"
-    media_root.mkdir()
+    layout = FrontLayout.create(workdir)
+    media_root, cert, key = layout.media_root, layout.cert, layout.key
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cc_ops")
     ensure_database(os.environ["DATABASE_URL"])
     setup_django(media_root=str(media_root))
 
-    from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from callcenter.models import Business, Membership
     from recordings.models import Recording, RecordingRun
-    from tests.plugins.front import database_url
 
-    size = args.size_mb * 2**20
-    business = Business.objects.create(name="bench front server")
-    user = get_user_model().objects.create(username=f"bench-front-{business.pk}")
-    Membership.objects.create(user=user, business=business)
-    token = Token.objects.create(user=user).key
-    call_sid = f"CAbenchfront{business.pk}"
-    name = f"recordings/{business.pk}/{call_sid}.mp3"
-    path = media_root / name
-    path.parent.mkdir(parents=True)
-    digest = hashlib.sha256()
-    with open(path, "wb") as file:
-        for _ in range(args.size_mb):
-            block = os.urandom(2**20)
-            digest.update(block)
-            file.write(block)
-    checksum = digest.hexdigest()
-    Recording.objects.create(
-        business=business,
-        call_sid=call_sid,
-        recording_sid="REbenchfront",
-        file=name,
-        size_bytes=size,
-        content_type="audio/mpeg",
-        checksum_sha256=checksum,
-        downloaded_at=timezone.now(),
+    recording = bench_recording_create(
+        tag="front", business_name="bench front server", media_root=media_root, size_mb=args.size_mb
     )
     # A call whose download is under way the whole time (no worker takes it): every poll is 202.
-    pending = Recording.objects.create(business=business, call_sid=f"CAbenchpending{business.pk}", recording_sid="RE2")
+    pending = Recording.objects.create(
+        business=recording.business, call_sid=f"CAbenchpending{recording.business.pk}", recording_sid="RE2"
+    )
     RecordingRun.objects.create(
-        business=business, recording=pending, call_sid=pending.call_sid, heartbeat_at=timezone.now()
+        business=recording.business, recording=pending, call_sid=pending.call_sid, heartbeat_at=timezone.now()
     )
 
-    cert, key = self_signed_certificate(workdir)
-    https_port, http_port, static_port = free_port(), free_port(), free_port()
-    gunicorn = Gunicorn(
+    static_port = free_port()
+    gunicorn = deployed_gunicorn(
+        layout,
         env={
             "DJANGO_SETTINGS_MODULE": "callcenter.settings",
-            "DATABASE_URL": database_url(connection.settings_dict),
             "DATABASE_CONN_MAX_AGE": "60",
-            "MEDIA_ROOT": str(media_root),
-            "CALLCENTER_VAR_DIR": str(workdir),
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
-            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
             # One benchmark user makes thousands of range requests a minute.
             "API_THROTTLE_USER_RATE": "1000000/min",
         },
-        workers=2,
-        threads=4,
     )
-    nginx_dir = workdir / "nginx"
-    nginx_dir.mkdir()
-    site = render_site(
-        directory=nginx_dir,
-        https_port=https_port,
-        http_port=http_port,
-        upstream=f"127.0.0.1:{gunicorn.port}",
-        media_root=media_root,
-        cert=cert,
-        key=key,
-    )
+    nginx_dir, site = render_site_in_front_of(gunicorn, layout)
     # The baseline: the same nginx, the same TLS, the file served by a plain alias location.
     static_server = f"""
     server {{
@@ -261,25 +210,25 @@ def main() -> None:
     }}
     """
     nginx = Nginx(directory=nginx_dir, site=site, extra_http=static_server, workers=2)
-    base = f"https://localhost:{https_port}"
+    base = layout.url
     try:
         wait_until_answers(f"{base}/healthz", process=nginx.process, verify=str(cert))
-        accel_url = f"{base}/api/recordings/file/{call_sid}"
-        static_url = f"https://localhost:{static_port}/static-media/{name}"
+        accel_url = f"{base}/api/recordings/file/{recording.call_sid}"
+        static_url = f"https://localhost:{static_port}/static-media/{recording.name}"
         common = {
-            "size": size,
+            "size": recording.size,
             "range_size": args.range_kib * 1024,
             "clients": args.clients,
             "cert": cert,
-            "checksum": checksum,
+            "checksum": recording.checksum,
         }
         # Warm-up: page cache, imports, database connections.
         throughput(url=static_url, token=None, **common)
-        throughput(url=accel_url, token=token, **common)
+        throughput(url=accel_url, token=recording.token, **common)
         measured = {"static": [], "accel": []}
         for _ in range(args.repeats):  # interleaved: the machine's other load shifts both alike
             measured["static"].append(throughput(url=static_url, token=None, **common))
-            measured["accel"].append(throughput(url=accel_url, token=token, **common))
+            measured["accel"].append(throughput(url=accel_url, token=recording.token, **common))
 
         prepare_url = f"{base}/api/recordings/{pending.call_sid}/prepare"
         poll_common = {"pollers": args.pollers, "seconds": args.poll_seconds, "cert": cert}
@@ -289,7 +238,7 @@ def main() -> None:
                 paced_pollers(url=f"{base}/healthz", method="GET", expected=200, token=None, **poll_common)
             )
             polls["prepare"].append(
-                paced_pollers(url=prepare_url, method="POST", expected=202, token=token, **poll_common)
+                paced_pollers(url=prepare_url, method="POST", expected=202, token=recording.token, **poll_common)
             )
         runs = RecordingRun.objects.filter(recording=pending).count()
         # What the application itself spent, from its own /metrics (all repeats together).
@@ -297,8 +246,7 @@ def main() -> None:
     finally:
         nginx.stop()
         gunicorn.stop()
-        business.delete()
-        user.delete()
+        recording.delete()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(

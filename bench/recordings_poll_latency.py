@@ -16,47 +16,30 @@ import time
 
 import requests
 
-from bench.recordings_support import Gunicorn, setup_django, summary
+from bench.recordings_support import Gunicorn, run_pollers, setup_django, summary, timed_request
 
 
 def hammer(
     *, url: str, method: str, token: str, pollers: int, seconds: float, expected: int, think: float = 0.0
 ) -> list[float]:
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
     start_line = threading.Barrier(pollers)
     deadline_holder: list[float] = []
 
-    def poll():
+    def poll(latencies: list[float], failures: list[str]) -> None:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token}"
         start_line.wait()
         if not deadline_holder:
             deadline_holder.append(time.monotonic() + seconds)
-        mine = []
         if think:
             # Real players started at different moments: spread the pollers over one period.
             time.sleep(random.uniform(0, think))
         while time.monotonic() < deadline_holder[0]:
-            began = time.perf_counter()
-            response = session.request(method, url, timeout=30)
-            mine.append(time.perf_counter() - began)
-            if response.status_code != expected:
-                failures.append(f"{response.status_code} {response.text[:200]}")
+            timed_request(session, method, url, expected=expected, latencies=latencies, failures=failures)
             if think:
                 time.sleep(think)
-        with lock:
-            latencies.extend(mine)
 
-    threads = [threading.Thread(target=poll) for _ in range(pollers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"{len(failures)} unexpected answers, first: {failures[0]}")
-    return latencies
+    return run_pollers(poll, pollers=pollers, url=url)
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ Every byte received is checked against the file's SHA-256.
 
 import argparse
 import hashlib
-import os
 import shutil
 import statistics
 import tempfile
@@ -25,7 +24,7 @@ import time
 
 import requests
 
-from bench.recordings_support import Gunicorn, MemorySampler, mib, setup_django
+from bench.recordings_support import Gunicorn, MemorySampler, bench_recording_create, mib, setup_django
 
 
 def fetch_whole(session: requests.Session, url: str) -> tuple[str, int, int]:
@@ -101,46 +100,17 @@ def main() -> None:
     media_root = tempfile.mkdtemp(prefix="bench-recordings-")
     setup_django(media_root=media_root)
 
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-    from rest_framework.authtoken.models import Token
-
-    from callcenter.models import Business, Membership
-    from recordings.models import Recording
-
-    size = args.size_mb * 2**20
-    range_size = args.range_kib * 1024
-    business = Business.objects.create(name="bench recordings range")
-    user = get_user_model().objects.create(username=f"bench-range-{business.pk}")
-    Membership.objects.create(user=user, business=business)
-    token = Token.objects.create(user=user).key
-    call_sid = f"CAbenchrange{business.pk}"
-    name = f"recordings/{business.pk}/{call_sid}.mp3"
-    path = os.path.join(media_root, name)
-    os.makedirs(os.path.dirname(path))
-    digest = hashlib.sha256()
-    with open(path, "wb") as file:
-        for _ in range(args.size_mb):
-            block = os.urandom(2**20)
-            digest.update(block)
-            file.write(block)
-    checksum = digest.hexdigest()
-    Recording.objects.create(
-        business=business,
-        call_sid=call_sid,
-        recording_sid="REbench",
-        file=name,
-        size_bytes=size,
-        content_type="audio/mpeg",
-        checksum_sha256=checksum,
-        downloaded_at=timezone.now(),
+    recording = bench_recording_create(
+        tag="range", business_name="bench recordings range", media_root=media_root, size_mb=args.size_mb
     )
+    size, name, call_sid, token = recording.size, recording.name, recording.call_sid, recording.token
+    range_size = args.range_kib * 1024
+    common = {"clients": args.clients, "rounds": args.rounds, "checksum": recording.checksum}
 
     server = Gunicorn()
     try:
         static_url = f"{server.url}/bench-media/{name}"
         file_url = f"{server.url}/api/recordings/file/{call_sid}"
-        common = {"clients": args.clients, "rounds": args.rounds, "checksum": checksum}
         # Warm-up (imports, connections, page cache), then the server's idle memory.
         requests.get(static_url, timeout=60).close()
         requests.get(file_url, headers={"Authorization": f"Token {token}", "Range": "bytes=0-0"}, timeout=60)
@@ -157,8 +127,7 @@ def main() -> None:
                 measured[name].append(scenario(server, name=name, fetch=fetch, token=auth, **common))
     finally:
         server.stop()
-        business.delete()
-        user.delete()
+        recording.delete()
         shutil.rmtree(media_root, ignore_errors=True)
 
     print(

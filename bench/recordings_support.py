@@ -1,5 +1,6 @@
 """Shared by the recordings benchmarks: a real gunicorn on PostgreSQL, its memory, timings."""
 
+import hashlib
 import os
 import secrets
 import socket
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -29,6 +31,59 @@ def setup_django(*, media_root: str | None = None) -> None:
     import django
 
     django.setup()
+
+
+@dataclass
+class BenchRecording:
+    """A member's token and a downloaded recording of random bytes, stored under MEDIA_ROOT."""
+
+    business: object
+    user: object
+    token: str
+    call_sid: str
+    name: str
+    size: int
+    checksum: str
+
+    def delete(self) -> None:
+        self.business.delete()
+        self.user.delete()
+
+
+def bench_recording_create(*, tag: str, business_name: str, media_root: Path, size_mb: int) -> BenchRecording:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from callcenter.models import Business, Membership
+    from recordings.models import Recording
+
+    business = Business.objects.create(name=business_name)
+    user = get_user_model().objects.create(username=f"bench-{tag}-{business.pk}")
+    Membership.objects.create(user=user, business=business)
+    token = Token.objects.create(user=user).key
+    call_sid = f"CAbench{tag}{business.pk}"
+    name = f"recordings/{business.pk}/{call_sid}.mp3"
+    path = Path(media_root) / name
+    path.parent.mkdir(parents=True)
+    digest = hashlib.sha256()
+    with open(path, "wb") as file:
+        for _ in range(size_mb):
+            block = os.urandom(2**20)
+            digest.update(block)
+            file.write(block)
+    checksum = digest.hexdigest()
+    Recording.objects.create(
+        business=business,
+        call_sid=call_sid,
+        recording_sid=f"REbench{tag}",
+        file=name,
+        size_bytes=size_mb * 2**20,
+        content_type="audio/mpeg",
+        checksum_sha256=checksum,
+        downloaded_at=timezone.now(),
+    )
+    return BenchRecording(business, user, token, call_sid, name, size_mb * 2**20, checksum)
 
 
 def free_port() -> int:
@@ -117,6 +172,41 @@ class MemorySampler:
     def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join()
+
+
+def timed_request(
+    session: requests.Session, method: str, url: str, *, expected: int, latencies: list[float], failures: list[str]
+) -> requests.Response:
+    """One request: its latency is recorded, an answer other than `expected` is kept as a failure."""
+    began = time.perf_counter()
+    response = session.request(method, url, timeout=30)
+    latencies.append(time.perf_counter() - began)
+    if response.status_code != expected:
+        failures.append(f"{response.status_code} {response.text[:200]}")
+    return response
+
+
+def run_pollers(poll, *, pollers: int, url: str) -> list[float]:
+    """Runs `poll(latencies, failures)` in that many threads at once and returns every latency;
+    exits with the first unexpected answer when there was one."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def poller():
+        mine: list[float] = []
+        poll(mine, failures)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=poller) for _ in range(pollers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{url}: {len(failures)} unexpected answers, first: {failures[0]}")
+    return latencies
 
 
 def percentile(values: list[float], fraction: float) -> float:

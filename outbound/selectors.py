@@ -134,17 +134,8 @@ def lead_attempt_list(*, business: Business, lead_id: int) -> QuerySet[CallAttem
     return CallAttempt.objects.filter(business=business, lead_id=lead_id).order_by("-ended_at", "-id")
 
 
-OUTCOME_KEYS = (
-    "answered",
-    "busy",
-    "no_answer",
-    "machine",
-    "failed",
-    "invalid_number",
-    "do_not_call",
-    "opted_out",
-    "canceled",
-)
+# Every final outcome, in the order the API and the admin list them.
+OUTCOME_KEYS = tuple(OutboundCallJob.Outcome.values)
 # A finished call without an outcome of its own is counted by its status.
 _OUTCOME_OF_STATUS = {"failed": "failed", "canceled": "canceled", "cancelled": "canceled", "skipped": "failed"}
 

@@ -6,6 +6,7 @@ from callcenter.serializer_fields import StrictIntegerField
 from callcenter.tenancy import business_url
 from leads.serializers import lead_ids_field
 from outbound.models import MAX_SLOTS, CallAttempt, OutboundCallJob
+from outbound.selectors import OUTCOME_KEYS
 
 
 class RunStartSerializer(serializers.Serializer):
@@ -32,16 +33,12 @@ class RunStartedSerializer(serializers.Serializer):
     total_leads = serializers.IntegerField()
 
 
-class RunOutcomesSerializer(serializers.Serializer):
-    answered = serializers.IntegerField()
-    busy = serializers.IntegerField()
-    no_answer = serializers.IntegerField()
-    machine = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    invalid_number = serializers.IntegerField()
-    do_not_call = serializers.IntegerField()
-    opted_out = serializers.IntegerField()
-    canceled = serializers.IntegerField()
+# One count per final outcome: the fields follow the outcomes, so a new outcome is listed too.
+RunOutcomesSerializer = type(
+    "RunOutcomesSerializer",
+    (serializers.Serializer,),
+    {"__module__": __name__, **{key: serializers.IntegerField() for key in OUTCOME_KEYS}},
+)
 
 
 class RunProgressSerializer(serializers.Serializer):

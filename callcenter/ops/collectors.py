@@ -18,6 +18,21 @@ from prometheus_client.core import GaugeMetricFamily
 logger = logging.getLogger(__name__)
 
 
+def _count_by_status(name: str, documentation: str, model, statuses) -> GaugeMetricFamily:
+    """One sample per status, zeros included, from one grouped query over those statuses only
+    (for active work that query reads the partial index over active rows)."""
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    counts = dict(
+        model.objects.filter(status__in=statuses)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    for status in statuses:
+        family.add_metric([str(status)], counts.get(status, 0))
+    return family
+
+
 class DatabaseStateCollector:
     """calls in progress, runs by state, jobs by type and state, task queue depth."""
 
@@ -44,24 +59,13 @@ class DatabaseStateCollector:
         background_job = apps.get_model("callcenter", "BackgroundJob")
         recording_run = apps.get_model("recordings", "RecordingRun")
 
-        in_progress = GaugeMetricFamily(
-            "callcenter_calls_in_progress", "Outbound calls dialing or in a call, by status.", labels=["status"]
+        yield _count_by_status(
+            "callcenter_calls_in_progress",
+            "Outbound calls dialing or in a call, by status.",
+            call_job,
+            call_job.ACTIVE_STATUSES,
         )
-        counts = dict(
-            call_job.objects.filter(status__in=call_job.ACTIVE_STATUSES)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        for status in call_job.ACTIVE_STATUSES:
-            in_progress.add_metric([str(status)], counts.get(status, 0))
-        yield in_progress
-
-        runs = GaugeMetricFamily("callcenter_outbound_runs", "Outbound call runs by state.", labels=["status"])
-        counts = dict(run.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        for status in run.Status.values:
-            runs.add_metric([status], counts.get(status, 0))
-        yield runs
+        yield _count_by_status("callcenter_outbound_runs", "Outbound call runs by state.", run, run.Status.values)
 
         jobs = GaugeMetricFamily(
             "callcenter_background_jobs", "Guarded background jobs by type and state.", labels=["job_type", "status"]
@@ -77,18 +81,12 @@ class DatabaseStateCollector:
                 jobs.add_metric([job_type, status], counts.get((job_type, status), 0))
         yield jobs
 
-        downloads = GaugeMetricFamily(
-            "callcenter_recording_downloads_active", "Recording download runs queued or running.", labels=["status"]
+        yield _count_by_status(
+            "callcenter_recording_downloads_active",
+            "Recording download runs queued or running.",
+            recording_run,
+            recording_run.ACTIVE_STATUSES,
         )
-        counts = dict(
-            recording_run.objects.filter(status__in=recording_run.ACTIVE_STATUSES)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        for status in recording_run.ACTIVE_STATUSES:
-            downloads.add_metric([str(status)], counts.get(status, 0))
-        yield downloads
 
         yield GaugeMetricFamily(
             "callcenter_task_queue_depth", "Tasks waiting in the django-q2 broker.", value=_task_queue_depth()

@@ -7,19 +7,16 @@ import ssl
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 from twilio.request_validator import RequestValidator
 
 from callcenter.models import Business, Membership
 from tests.plugins.front import (
-    Gunicorn,
+    FrontLayout,
     Nginx,
-    database_url,
-    free_port,
-    render_site,
-    self_signed_certificate,
+    deployed_gunicorn,
+    render_site_in_front_of,
     site_setting,
     wait_until_answers,
 )
@@ -37,54 +34,32 @@ def member_token(business: Business, username: str) -> str:
 @pytest.fixture
 def front(tmp_path, settings):
     """nginx on https://localhost:<port> in front of gunicorn; yields what the tests need."""
-    media_root = tmp_path / "media"
-    media_root.mkdir()
-    settings.MEDIA_ROOT = media_root
-    https_port, http_port = free_port(), free_port()
-    public_base_url = f"https://localhost:{https_port}"
-    cert, key = self_signed_certificate(tmp_path)
-    gunicorn = Gunicorn(
+    layout = FrontLayout.create(tmp_path)
+    settings.MEDIA_ROOT = layout.media_root
+    public_base_url = layout.url
+    gunicorn = deployed_gunicorn(
+        layout,
         env={
-            "DATABASE_URL": database_url(connection.settings_dict),
-            "MEDIA_ROOT": str(media_root),
-            "CALLCENTER_VAR_DIR": str(tmp_path),
             "PUBLIC_BASE_URL": public_base_url,
             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
-            # Counters of both workers are added up from these files (prometheus-client's
-            # multiprocess mode), as under the systemd units.
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         },
-        workers=2,
-        threads=4,
     )
-    nginx_dir = tmp_path / "nginx"
-    nginx_dir.mkdir()
-    site = render_site(
-        directory=nginx_dir,
-        https_port=https_port,
-        http_port=http_port,
-        upstream=f"127.0.0.1:{gunicorn.port}",
-        media_root=media_root,
-        cert=cert,
-        key=key,
-    )
+    nginx_dir, site = render_site_in_front_of(gunicorn, layout)
     nginx = Nginx(directory=nginx_dir, site=site)
     try:
-        wait_until_answers(f"{public_base_url}/healthz", process=nginx.process, verify=str(cert))
+        wait_until_answers(f"{public_base_url}/healthz", process=nginx.process, verify=str(layout.cert))
         session = requests.Session()
-        session.verify = str(cert)
+        session.verify = str(layout.cert)
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         yield {
             "url": public_base_url,
             "session": session,
             "gunicorn": gunicorn,
             "nginx": nginx,
-            "port": https_port,
-            "cert": cert,
-            "media_root": media_root,
+            "port": layout.https_port,
+            "cert": layout.cert,
+            "media_root": layout.media_root,
         }
     finally:
         nginx.stop()

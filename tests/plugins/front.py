@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -178,6 +179,66 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class FrontLayout:
+    """Where one nginx + gunicorn pair lives: its directory, media root, certificate and ports."""
+
+    workdir: Path
+    media_root: Path
+    cert: Path
+    key: Path
+    https_port: int
+    http_port: int
+
+    @classmethod
+    def create(cls, workdir: Path) -> FrontLayout:
+        media_root = workdir / "media"
+        media_root.mkdir()
+        cert, key = self_signed_certificate(workdir)
+        return cls(workdir, media_root, cert, key, https_port=free_port(), http_port=free_port())
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+
+def deployed_gunicorn(layout: FrontLayout, *, env: dict[str, str]) -> Gunicorn:
+    """gunicorn on Django's database as the systemd unit runs it behind nginx: 2 workers x 4
+    threads, recording files handed to nginx, the counters of both workers added up from files
+    (prometheus-client's multiprocess mode). `env` adds to or overrides that."""
+    from django.db import connection
+
+    return Gunicorn(
+        env={
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "MEDIA_ROOT": str(layout.media_root),
+            "CALLCENTER_VAR_DIR": str(layout.workdir),
+            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "RECORDING_FILE_DELIVERY": "x-accel-redirect",
+            "PROMETHEUS_MULTIPROC_DIR": str(layout.workdir / "metrics"),
+            **env,
+        },
+        workers=2,
+        threads=4,
+    )
+
+
+def render_site_in_front_of(gunicorn: Gunicorn, layout: FrontLayout) -> tuple[Path, Path]:
+    """The shipped site in <workdir>/nginx, proxying to `gunicorn`: (nginx's directory, the site file)."""
+    nginx_dir = layout.workdir / "nginx"
+    nginx_dir.mkdir()
+    site = render_site(
+        directory=nginx_dir,
+        https_port=layout.https_port,
+        http_port=layout.http_port,
+        upstream=f"127.0.0.1:{gunicorn.port}",
+        media_root=layout.media_root,
+        cert=layout.cert,
+        key=layout.key,
+    )
+    return nginx_dir, site
 
 
 def wait_until_answers(url: str, *, process: subprocess.Popen, timeout: float = 30, verify=True) -> None:
