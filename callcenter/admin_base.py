@@ -2,22 +2,35 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from callcenter.models import GuardedJob
 from callcenter.tenancy import user_business_ids
 
-# The shared lifecycle fields of a guarded job, in the order its page shows them.
-_LIFECYCLE_FIELDS = ["error_message", "created_by", "created_at", "started_at", "heartbeat_at", "finished_at"]
+# Labels of foreign keys declared without a verbose name (their label would be the English
+# field name).
+FIELD_LABELS = {
+    "business": gettext_lazy("business"),
+    "created_by": gettext_lazy("started by"),
+    "user": gettext_lazy("user"),
+    "lead": gettext_lazy("lead"),
+    "run": gettext_lazy("run"),
+    "recording": gettext_lazy("recording"),
+    "job": gettext_lazy("job"),
+}
 
 
-def guarded_job_fields(model: type[GuardedJob]) -> list[str]:
-    """A guarded job's fields for its read-only page: id and status, what the job is about,
-    then who started it and when it started, last beat and finished."""
-    own = [field.name for field in model._meta.fields if field.name not in {"id", "status", *_LIFECYCLE_FIELDS}]
-    return ["id", "status", *own, *_LIFECYCLE_FIELDS]
+class HebrewLabelsMixin:
+    """Form fields of foreign keys without a verbose name get their Hebrew label."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        unnamed = db_field.verbose_name == db_field.name.replace("_", " ")
+        if formfield is not None and db_field.name in FIELD_LABELS and unnamed:
+            formfield.label = FIELD_LABELS[db_field.name]
+        return formfield
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(HebrewLabelsMixin, admin.ModelAdmin):
     """A model admin that shows a staff user only the rows of their own businesses.
 
     Another business's object is not in the queryset, and its pages answer 404 rather than
@@ -31,6 +44,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.business_field}__in": user_business_ids(request.user)})
+
+    @admin.display(description=gettext_lazy("business"), ordering="business__name")
+    def business_display(self, obj) -> str:
+        return obj.business.name
+
+    @admin.display(description=gettext_lazy("started by"))
+    def created_by_display(self, obj) -> str:
+        return str(obj.created_by) if obj.created_by_id else "-"
 
     def _require_visible(self, request, object_id) -> None:
         if object_id and self.get_object(request, unquote(object_id)) is None:

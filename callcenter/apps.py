@@ -7,6 +7,7 @@ class CallcenterConfig(AppConfig):
     verbose_name = _("Call center")
 
     def ready(self) -> None:
+        from django.apps import apps
         from django_q.signals import pre_execute
 
         from callcenter import (
@@ -14,6 +15,13 @@ class CallcenterConfig(AppConfig):
             production,  # noqa: F401  (registers the deploy check of the secret key)
             receivers,
         )
+
+        if apps.is_installed("django_q"):
+            # Its admin section is otherwise titled with its settings label, in English.
+            apps.get_app_config("django_q").verbose_name = _("Task queue")
+        if apps.is_installed("axes"):
+            apps.get_app_config("axes").verbose_name = _("Login protection")
+
         from callcenter.ops import instrumentation
 
         instrumentation.install()

@@ -181,7 +181,7 @@ class BackgroundJob(GuardedJob):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.job_type} ({self.status})"
+        return f"#{self.pk} {self.get_job_type_display()} ({self.get_status_display()})"
 
     @property
     def progress_percent(self) -> int | None:

@@ -17,21 +17,24 @@ materialised id list); otherwise it is the ids ticked on the page.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from callcenter.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
+from callcenter.admin_base import TenantScopedAdmin
+from callcenter.admin_confirm import Fact, confirmation_response, is_confirmed
+from callcenter.admin_display import import_link, job_link, ltr
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import user_business_ids
 from leads import imports, services
 from leads.admin_forms import DoNotCallNumberAdminForm, LeadAdminForm, LeadBulkUpdateForm, LeadImportUploadForm
+from leads.admin_imports import LeadImportAdmin
 from leads.admin_selection import (
     AdminSelectionError,
     BusinessListFilter,
@@ -49,6 +52,7 @@ from leads.admin_selection import (
 from leads.errors import LeadInputInvalid
 from leads.filters import lead_search
 from leads.models import DoNotCallNumber, Lead, LeadImport
+from leads.selectors import lead_selection_count
 
 # What other apps' admin actions use (see the module docstring).
 __all__ = [
@@ -66,18 +70,18 @@ __all__ = [
 class LeadAdmin(TenantScopedAdmin):
     form = LeadAdminForm
     list_display = [
-        "id",
+        "id_display",
         "name",
-        "phone",
+        "phone_display",
         "email",
         "status",
         "do_not_call",
         "last_outcome",
         "last_called_at",
-        "lead_import",
+        "lead_import_display",
         "created_at",
     ]
-    list_display_links = ["id", "name"]
+    list_display_links = ["id_display", "name"]
     list_filter = [
         BusinessListFilter,
         StatusListFilter,
@@ -130,6 +134,8 @@ class LeadAdmin(TenantScopedAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business":
             kwargs["queryset"] = business_choices(request)
+            if len(kwargs["queryset"]) == 1:
+                kwargs["initial"] = kwargs["queryset"][0]
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
@@ -141,6 +147,25 @@ class LeadAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
+    @admin.display(description=_("lead"), ordering="id")
+    def id_display(self, lead: Lead):
+        return ltr(f"#{lead.pk}")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        lead = self.get_object(request, object_id)
+        if lead is not None:
+            title = format_html("{} {} {}", _("Lead"), lead.name, ltr(lead.phone))
+            extra_context = {**(extra_context or {}), "title": title, "console_crumb": title, "subtitle": None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_display(self, lead: Lead):
+        return ltr(lead.phone)
+
+    @admin.display(description=_("import"), ordering="lead_import")
+    def lead_import_display(self, lead: Lead):
+        return import_link(lead.lead_import_id)
+
     def _start_job(self, request, start, done_message) -> None:
         try:
             job = start()
@@ -149,45 +174,74 @@ class LeadAdmin(TenantScopedAdmin):
             return
         self.message_user(
             request,
-            done_message % {"job_id": job.pk, "status": job.get_status_display()},
+            format_html(done_message, job=job_link(job.pk), status=job.get_status_display(), total=job.progress_total),
             messages.SUCCESS,
         )
 
+    def _selection_or_message(self, request, queryset):
+        try:
+            business, selection = admin_lead_selection(self, request, queryset)
+            return business, selection, lead_selection_count(business=business, selection=selection)
+        except ApplicationError as error:
+            self.message_user(request, job_error_message(error), messages.ERROR)
+            return None
+
     @admin.action(description=_("Delete in background"), permissions=["delete"])
     def delete_in_background(self, request, queryset):
-        def start():
-            business, selection = admin_lead_selection(self, request, queryset)
-            return services.leads_bulk_delete_start(business=business, selection=selection, created_by=request.user)
-
-        self._start_job(request, start, _("Bulk delete started: job #%(job_id)s (%(status)s)."))
+        chosen = self._selection_or_message(request, queryset)
+        if chosen is None:
+            return None
+        business, selection, count = chosen
+        if not is_confirmed(request):
+            return confirmation_response(
+                self,
+                request,
+                action="delete_in_background",
+                title=_("Delete leads"),
+                question=_("Delete these leads? Deleted leads cannot be brought back."),
+                count=count,
+                count_label=ngettext("lead will be deleted", "leads will be deleted", count),
+                confirm_label=_("Yes, delete %(count)s leads") % {"count": f"{count:,}"},
+                facts=[Fact(_("business"), business.name)],
+                danger=True,
+            )
+        self._start_job(
+            request,
+            lambda: services.leads_bulk_delete_start(business=business, selection=selection, created_by=request.user),
+            _("Bulk delete of {total} leads started: job {job} ({status})."),
+        )
+        return None
 
     @admin.action(description=_("Bulk update"), permissions=["change"])
     def bulk_update(self, request, queryset):
-        applying = "apply" in request.POST
+        chosen = self._selection_or_message(request, queryset)
+        if chosen is None:
+            return None
+        business, selection, count = chosen
+        applying = is_confirmed(request)
         form = LeadBulkUpdateForm(request.POST if applying else None)
         if applying and form.is_valid():
-
-            def start():
-                business, selection = admin_lead_selection(self, request, queryset)
-                return services.leads_bulk_update_start(
-                    business=business, selection=selection, changes=form.changes(), created_by=request.user
-                )
-
-            self._start_job(request, start, _("Bulk update started: job #%(job_id)s (%(status)s)."))
+            changes = form.changes()
+            self._start_job(
+                request,
+                lambda: services.leads_bulk_update_start(
+                    business=business, selection=selection, changes=changes, created_by=request.user
+                ),
+                _("Bulk update of {total} leads started: job {job} ({status})."),
+            )
             return None
-        select_across = request.POST.get("select_across") in ("1", "True", "true")
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Bulk update of leads"),
-            "opts": self.model._meta,
-            "form": form,
-            "action": "bulk_update",
-            "select_across": "1" if select_across else "0",
-            "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "selected_count": None if select_across else len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/leads/lead/bulk_update.html", context)
+        return confirmation_response(
+            self,
+            request,
+            action="bulk_update",
+            title=_("Bulk update of leads"),
+            question=_("Choose what to change; only the fields you set are changed."),
+            count=count,
+            count_label=ngettext("lead will be updated", "leads will be updated", count),
+            confirm_label=_("Update %(count)s leads") % {"count": f"{count:,}"},
+            facts=[Fact(_("business"), business.name)],
+            form=form,
+        )
 
     def import_view(self, request):
         if not self.has_add_permission(request):
@@ -225,105 +279,20 @@ class LeadAdmin(TenantScopedAdmin):
         return TemplateResponse(request, "admin/leads/lead/import.html", context)
 
 
-@admin.register(LeadImport)
-class LeadImportAdmin(ReadOnlyTenantAdmin):
-    list_display = [
-        "id",
-        "file_name",
-        "business",
-        "created_by",
-        "created_at",
-        "rows_total",
-        "rows_created",
-        "rows_updated",
-        "rows_rejected",
-        "job_status",
-    ]
-    list_select_related = ["business", "created_by", "job"]
-    readonly_fields = [
-        "business",
-        "file_name",
-        "created_by",
-        "created_at",
-        "job_status",
-        "rows_total",
-        "rows_created",
-        "rows_updated",
-        "rows_rejected",
-        "error_report",
-    ]
-    fields = readonly_fields
-    actions = ["delete_imported_leads"]
-    shown_errors = 1000
-
-    def has_delete_leads_permission(self, request) -> bool:
-        return request.user.has_perm("leads.delete_lead")
-
-    @admin.display(description=_("job"))
-    def job_status(self, lead_import: LeadImport) -> str:
-        job = lead_import.job
-        if job is None:
-            return "-"
-        total = job.progress_total if job.progress_total is not None else "?"
-        return f"#{job.pk} {job.get_status_display()} {job.progress_done}/{total}"
-
-    @admin.display(description=_("rejected rows"))
-    def error_report(self, lead_import: LeadImport):
-        errors = lead_import.errors or []
-        if not errors:
-            return _("None")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (error.get("row"), error.get("reason"), error.get("message", ""), error.get("value", ""))
-                for error in errors[: self.shown_errors]
-            ),
-        )
-        more = ""
-        if lead_import.rows_rejected > self.shown_errors:
-            more = _("%(shown)d of %(total)d rejected rows shown.") % {
-                "shown": self.shown_errors,
-                "total": lead_import.rows_rejected,
-            }
-        return format_html(
-            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>{}",
-            _("row"),
-            _("reason"),
-            _("message"),
-            _("value"),
-            rows,
-            more,
-        )
-
-    @admin.action(description=_("Delete the leads these imports created, in background"), permissions=["delete_leads"])
-    def delete_imported_leads(self, request, queryset):
-        for lead_import in queryset.select_related("business"):
-            try:
-                job = services.lead_import_delete_start(
-                    business=lead_import.business, import_id=lead_import.pk, created_by=request.user
-                )
-            except ApplicationError as error:
-                self.message_user(request, job_error_message(error), messages.ERROR)
-                return
-            self.message_user(
-                request,
-                _("Deleting the leads of import #%(import_id)s: job #%(job_id)s (%(status)s).")
-                % {"import_id": lead_import.pk, "job_id": job.pk, "status": job.get_status_display()},
-                messages.SUCCESS,
-            )
-
-
 @admin.register(DoNotCallNumber)
 class DoNotCallNumberAdmin(TenantScopedAdmin):
     """The business's do-not-call list: numbers that opted out by keypress, and those staff
     add. Every run checks it before each dial; removing a number lets runs call it again."""
 
     form = DoNotCallNumberAdminForm
-    list_display = ["phone", "source", "business", "created_at"]
+    list_display = ["phone_display", "source", "business_display", "created_at"]
     list_filter = [BusinessListFilter, "source"]
     search_fields = ["phone"]
     readonly_fields = ["source", "created_at"]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_display(self, number: DoNotCallNumber):
+        return ltr(number.phone)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business":

@@ -23,6 +23,7 @@ class LeadBulkUpdateForm(forms.Form):
     custom_fields = forms.JSONField(
         label=_("custom fields"),
         required=False,
+        widget=forms.Textarea(attrs={"dir": "ltr", "rows": 3}),
         help_text=_('Merged into each lead\'s custom fields, e.g. {"campaign": "spring"}.'),
     )
 
@@ -64,9 +65,24 @@ class LeadAdminForm(forms.ModelForm):
     class Meta:
         model = Lead
         fields = ["business", "phone", "name", "email", "status", "do_not_call", "custom_fields"]
+        widgets = {
+            "phone": forms.TextInput(attrs={"dir": "ltr"}),
+            "email": forms.EmailInput(attrs={"dir": "ltr"}),
+            "custom_fields": forms.Textarea(attrs={"dir": "ltr", "rows": 4}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and not self.initial.get("custom_fields"):
+            self.initial["custom_fields"] = {}
 
     def clean_phone(self):
-        return phone_normalize(self.cleaned_data["phone"])
+        phone = phone_normalize(self.cleaned_data["phone"])
+        business = self.cleaned_data.get("business") or getattr(self.instance, "business", None)
+        # Said here in plain words; the unique constraint behind it would name the fields.
+        if business and Lead.objects.filter(business=business, phone=phone).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("A lead with this phone number already exists."))
+        return phone
 
     def save(self, commit=True):
         lead = super().save(commit=False)

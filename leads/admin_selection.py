@@ -6,8 +6,10 @@ from datetime import timedelta
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from callcenter.admin_display import job_link, run_link
 from callcenter.errors import ActiveJobExists, ApplicationError
 from callcenter.models import Business
 from callcenter.tenancy import user_business_ids
@@ -74,17 +76,32 @@ def business_from_admin_action(request, queryset) -> Business:
     return Business.objects.get(pk=business_id)
 
 
-def job_error_message(error: ApplicationError) -> str:
+def job_error_message(error: ApplicationError):
+    """The error as a message for staff, linking the job (or the run) that is in the way."""
     if isinstance(error, ActiveJobExists):
-        return _("%(message)s (job #%(job_id)s, status: %(status)s)") % {
-            "message": error.message,
-            "job_id": error.job.pk,
-            "status": error.job.get_status_display(),
-        }
+        job = error.job
+        run_id = getattr(getattr(job, "outbound_run", None), "pk", None) if job.job_type == _CALLS_JOB else None
+        if run_id is not None:
+            return format_html(
+                _("{message} (run {run}, job {job}, status: {status})"),
+                message=error.message,
+                run=run_link(run_id),
+                job=job_link(job.pk),
+                status=job.get_status_display(),
+            )
+        return format_html(
+            _("{message} (job {job}, status: {status})"),
+            message=error.message,
+            job=job_link(job.pk),
+            status=job.get_status_display(),
+        )
     if isinstance(error, LeadInputInvalid):
-        details = "; ".join(f"{key}: {' '.join(values)}" for key, values in error.extra["fields"].items())
+        details = "; ".join(" ".join(str(value) for value in values) for values in error.extra["fields"].values())
         return f"{error.message} {details}"
     return str(error.message)
+
+
+_CALLS_JOB = "enqueue_outbound_calls"
 
 
 class BusinessListFilter(admin.SimpleListFilter):

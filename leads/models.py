@@ -100,7 +100,8 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name or self.phone}"
+        # A phone in Unicode isolates (LRI ... PDI) keeps its order on RTL pages.
+        return self.name or f"\u2066{self.phone}\u2069"
 
 
 class DoNotCallNumber(models.Model):
@@ -125,4 +126,4 @@ class DoNotCallNumber(models.Model):
         constraints = [models.UniqueConstraint(fields=["business", "phone"], name="do_not_call_once_per_business")]
 
     def __str__(self) -> str:
-        return self.phone
+        return f"\u2066{self.phone}\u2069"

@@ -105,6 +105,16 @@ def lead_queryset_from_selection(*, business: Business, selection: dict) -> Quer
     return lead_filter_queryset(business=business, filters=filters)
 
 
+def lead_selection_count(*, business: Business, selection: dict) -> int:
+    """How many leads a job on `selection` will process: the number a confirmation shows."""
+    return lead_queryset_from_selection(business=business, selection=selection).count()
+
+
+def lead_import_leads(*, business: Business, import_id: int) -> QuerySet[Lead]:
+    """The leads an import created (what "delete imported leads" deletes)."""
+    return lead_list(business=business).filter(lead_import_id=import_id)
+
+
 def lead_id_batches(queryset: QuerySet[Lead], *, batch_size: int) -> Iterator[list[int]]:
     """Ids of `queryset` in ascending batches by keyset (id > last): constant memory, and
     each batch is read afresh, so rows deleted or changed by earlier batches are not seen twice."""

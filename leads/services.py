@@ -285,12 +285,14 @@ def _validated_changes(changes: dict) -> dict:
 
 def leads_bulk_delete_start(*, business: Business, selection: dict, created_by=None) -> BackgroundJob:
     """Start the delete_leads job for a selection ({"lead_ids": [...]} or {"filter": {...}})."""
-    selectors.lead_queryset_from_selection(business=business, selection=selection)  # validates it
+    # Counting validates the selection, and the job's total is known from its first moment.
+    total = selectors.lead_selection_count(business=business, selection=selection)
     return background_job_start(
         business=business,
         job_type=JobType.DELETE_LEADS,
         payload={"selection": selection},
         created_by=created_by,
+        progress_total=total,
         task="leads.tasks.delete_leads",
     )
 
@@ -303,18 +305,20 @@ def lead_import_delete_start(*, business: Business, import_id: int, created_by=N
         job_type=JobType.DELETE_IMPORTED_LEADS,
         payload={"import_id": lead_import.pk},
         created_by=created_by,
+        progress_total=selectors.lead_import_leads(business=business, import_id=lead_import.pk).count(),
         task="leads.tasks.delete_imported_leads",
     )
 
 
 def leads_bulk_update_start(*, business: Business, selection: dict, changes: dict, created_by=None) -> BackgroundJob:
     """Start the update_leads job: set status / do_not_call, merge custom_fields."""
-    selectors.lead_queryset_from_selection(business=business, selection=selection)
+    total = selectors.lead_selection_count(business=business, selection=selection)
     return background_job_start(
         business=business,
         job_type=JobType.UPDATE_LEADS,
         payload={"selection": selection, "changes": _validated_changes(changes)},
         created_by=created_by,
+        progress_total=total,
         task="leads.tasks.update_leads",
     )
 
@@ -390,7 +394,7 @@ def leads_delete_job_work(ctx: JobContext) -> dict:
 def lead_import_delete_job_work(ctx: JobContext) -> dict:
     import_id = ctx.payload["import_id"]
     ctx.result["import_id"] = import_id
-    queryset = selectors.lead_list(business=ctx.business).filter(lead_import_id=import_id)
+    queryset = selectors.lead_import_leads(business=ctx.business, import_id=import_id)
     return _delete_in_batches(ctx, queryset)
 
 

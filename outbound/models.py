@@ -61,7 +61,7 @@ class OutboundCallRun(JobLifecycle):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} ({self.status})"
+        return f"#{self.pk} ({self.get_status_display()})"
 
     @property
     def is_active(self) -> bool:
@@ -158,7 +158,8 @@ class OutboundCallJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.phone} ({self.status})"
+        # Unicode isolates (LRI ... PDI): the id and phone keep their order on RTL pages.
+        return f"\u2066#{self.pk} {self.phone}\u2069 ({self.get_status_display()})"
 
 
 class CallAttempt(models.Model):
@@ -204,7 +205,7 @@ class CallAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.call_id}/{self.attempt_number} {self.phone} ({self.outcome})"
+        return f"\u2066#{self.call_id}/{self.attempt_number} {self.phone}\u2069 ({self.get_outcome_display()})"
 
 
 class CallEvent(models.Model):

@@ -2,12 +2,12 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from callcenter.errors import NotFound
 from callcenter.models import Business
-from leads.models import Lead
+from leads.models import DoNotCallNumber, Lead
 from outbound.models import CallAttempt, OutboundCallJob, OutboundCallRun
 
 CallStatus = OutboundCallJob.Status
@@ -165,3 +165,116 @@ def run_outcome_counts(*, run: OutboundCallRun) -> dict[str, int]:
         key = key or _OUTCOME_OF_STATUS.get(row["status"], "failed")
         counts[key] += row["n"]
     return counts
+
+
+# --- What the console shows -----------------------------------------------------------
+
+# A number Twilio can dial: E.164, "+" then 8 to 15 digits.
+DIALABLE_PHONE = r"^\+[1-9][0-9]{7,14}$"
+# Why a run skipped a lead at its start (the call's error_code).
+SKIP_DO_NOT_CALL = "do_not_call"
+SKIP_INVALID = "invalid_number"
+SKIP_IN_ACTIVE_CALL = "in_active_call"
+SKIP_REASONS = (SKIP_DO_NOT_CALL, SKIP_INVALID, SKIP_IN_ACTIVE_CALL)
+
+
+def run_skip_counts(*, run: OutboundCallRun) -> dict[str, int]:
+    """Leads the run skipped, by reason: what its start's confirmation announced."""
+    counts = dict.fromkeys(SKIP_REASONS, 0)
+    rows = (
+        OutboundCallJob.objects.filter(run_id=run.pk, status=CallStatus.SKIPPED, error_code__in=SKIP_REASONS)
+        .values("error_code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["error_code"]] = row["n"]
+    return counts
+
+
+def run_start_preview(*, business: Business, leads: QuerySet) -> dict[str, int]:
+    """What "start calls" on `leads` will do, counted in one query on the same queryset the
+    run queues: how many are selected, and how many of them will not be dialed and why."""
+    # Both lists are read once by PostgreSQL (uncorrelated subquery, hashed; and a handful of
+    # ids), so the count stays one pass over the selected leads.
+    listed = DoNotCallNumber.objects.filter(business=business).values("phone")
+    in_active_call = list(
+        OutboundCallJob.objects.filter(
+            business=business, status__in=OutboundCallJob.ACTIVE_STATUSES, lead__isnull=False
+        ).values_list("lead_id", flat=True)
+    )
+    do_not_call = Q(do_not_call=True) | Q(phone__in=listed)
+    dialable = Q(phone__regex=DIALABLE_PHONE)
+    # Through an id subquery: a filtered selection may be DISTINCT, which an aggregate would
+    # otherwise have to wrap.
+    found = leads.model.objects.filter(pk__in=leads.order_by().values("pk")).aggregate(
+        n_selected=Count("id"),
+        n_do_not_call=Count("id", filter=do_not_call),
+        n_invalid=Count("id", filter=~do_not_call & ~dialable),
+        n_in_active_call=Count("id", filter=~do_not_call & dialable & Q(pk__in=in_active_call)),
+    )
+    counts = {key.removeprefix("n_"): value for key, value in found.items()}
+    counts[SKIP_INVALID] = counts["invalid"]
+    counts["skipped"] = counts["do_not_call"] + counts["invalid"] + counts["in_active_call"]
+    counts["to_call"] = counts["selected"] - counts["skipped"]
+    return counts
+
+
+def outcome_counts_of_runs(*, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    """run_outcome_counts of many runs in one query (a page of the runs list)."""
+    found: dict[int, dict[str, int]] = {run_id: dict.fromkeys(OUTCOME_KEYS, 0) for run_id in run_ids}
+    if not run_ids:
+        return found
+    rows = (
+        OutboundCallJob.objects.filter(run_id__in=run_ids, status__in=OutboundCallJob.FINAL_STATUSES)
+        .values("run_id", "status", "outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        key = _outcome_key(row["outcome"]) if row["outcome"] else None
+        key = key or _OUTCOME_OF_STATUS.get(row["status"], "failed")
+        found[row["run_id"]][key] += row["n"]
+    return found
+
+
+def run_dashboard(*, run: OutboundCallRun, now=None) -> dict:
+    """Everything the run page's dashboard shows: progress of finished leads only, each final
+    outcome, the answer rate, the calls in progress now, elapsed time and an estimate."""
+    now = now or timezone.now()
+    progress = run_progress(run=run, now=now)
+    outcomes = progress["outcomes"]
+    finished = sum(outcomes.values())
+    done = finished - outcomes["canceled"]
+    in_progress = list(
+        OutboundCallJob.objects.filter(run_id=run.pk, status__in=OutboundCallJob.ACTIVE_STATUSES)
+        .order_by("slot")
+        .values("id", "phone", "lead_name", "status", "dial_started_at", "claimed_at", "answered_at")[:10]
+    )
+    for call in in_progress:
+        since = call["answered_at"] or call["dial_started_at"] or call["claimed_at"]
+        call["seconds"] = int((now - since).total_seconds()) if since else 0
+    end = run.finished_at or now
+    elapsed = int((end - run.started_at).total_seconds()) if run.started_at else 0
+    total = run.total_leads or 0
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "cancel_requested": run.cancel_requested_at is not None,
+        "total": total,
+        "finished": finished,
+        "done": done,
+        "canceled": outcomes["canceled"],
+        "queued": progress["queued"],
+        "in_progress_count": progress["in_progress"],
+        "done_percent": round(done * 100 / total, 1) if total else 0,
+        "canceled_percent": round(outcomes["canceled"] * 100 / total, 1) if total else 0,
+        "outcomes": outcomes,
+        "answer_rate": progress["answer_rate"],
+        "waiting_for_calling_hours": progress["waiting_for_calling_hours"],
+        "next_call_at": progress["next_call_at"],
+        "in_progress": in_progress,
+        "skipped": run_skip_counts(run=run),
+        "elapsed_seconds": elapsed,
+        "eta_seconds": progress["eta_seconds"] if run.is_active else None,
+    }

@@ -93,7 +93,7 @@ class RecordingRun(GuardedJob):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.call_sid} ({self.status})"
+        return f"#{self.pk} {self.call_sid} ({self.get_status_display()})"
 
     def stale_message(self, *, old_status: str) -> str:
         return gettext(

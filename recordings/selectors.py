@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from callcenter.errors import NotFound
@@ -49,3 +51,29 @@ def recording_for_user(*, user, call_sid: str, business_id: str | None = None) -
             return None
         recordings = recordings.filter(business_id=int(business_id))
     return recordings.order_by("business_id").first()
+
+
+def recording_call(*, recording: Recording):
+    """The call this recording is of (phone, lead, run), for the player page."""
+    from outbound.models import OutboundCallJob
+
+    return (
+        OutboundCallJob.objects.filter(business_id=recording.business_id, call_sid=recording.call_sid)
+        .select_related("run")
+        .first()
+    )
+
+
+def recording_unavailable_reason(*, recording: Recording) -> str:
+    """Why the recording cannot be had, or "": Twilio kept none, or every allowed download
+    failed. The player page says it at once and asks nothing."""
+    from recordings.errors import RecordingAbsent
+
+    if recording.absent_at is not None:
+        return str(RecordingAbsent.default_message)
+    if recording.is_ready or recording_runs_failed_count(recording=recording) < settings.RECORDING_MAX_FAILED_RUNS:
+        return ""
+    return gettext(
+        "The recording could not be downloaded after %(attempts)s attempts, so it cannot be played. "
+        "An administrator can try again from the recordings list."
+    ) % {"attempts": settings.RECORDING_MAX_FAILED_RUNS}

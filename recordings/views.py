@@ -3,11 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from callcenter.tenancy import BUSINESS_QUERY_PARAMETER, business_url
 from recordings import selectors
 
 
+@xframe_options_sameorigin  # the call's admin page embeds it
 @login_required(login_url="admin:login")
 def recording_player(request: HttpRequest, call_sid: str) -> HttpResponse:
     """The audio player page. The page itself only finds the recording; the script asks
@@ -22,6 +24,9 @@ def recording_player(request: HttpRequest, call_sid: str) -> HttpResponse:
         "recordings/player.html",
         {
             "recording": recording,
+            "call": selectors.recording_call(recording=recording),
+            "unavailable": selectors.recording_unavailable_reason(recording=recording),
+            "embed": request.GET.get("embed") == "1",
             "prepare_url": business_url(
                 "recordings:prepare", business_id=recording.business_id, call_sid=recording.call_sid
             ),

@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.plugins.leads",
     "tests.plugins.outbound",
     "tests.plugins.recordings",
+    "tests.plugins.browser",
 ]
 
 ON_SQLITE = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"

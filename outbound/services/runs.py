@@ -8,14 +8,17 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from callcenter.errors import ApplicationError, Conflict, NotFound
 from callcenter.models import BackgroundJob, Business
 from callcenter.services import background_job_start
+from leads.models import DoNotCallNumber
 from leads.selectors import lead_queryset_from_selection
 from outbound.models import MAX_SLOTS, OutboundCallJob, OutboundCallRun
+from outbound.selectors import DIALABLE_PHONE, SKIP_DO_NOT_CALL, SKIP_IN_ACTIVE_CALL, SKIP_INVALID
 from outbound.services.call_transitions import (
     calls_queued_cancel,
     calls_ringing_cancel_on_commit,
@@ -28,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 RunStatus = OutboundCallRun.Status
 CallStatus = OutboundCallJob.Status
+Outcome = OutboundCallJob.Outcome
 _INSERT_BATCH = 2000
 
 
@@ -73,9 +77,10 @@ def outbound_run_start(
         total = _queue_calls(run=run, leads=leads, now=now)
         if not total:
             raise NoLeadsSelected(_("No leads to call in this selection."))
+        skipped = _skip_uncallable(run=run, now=now)
         run.total_leads = total
         run.save(update_fields=["total_leads"])
-        BackgroundJob.objects.filter(pk=job.pk).update(progress_total=total)
+        BackgroundJob.objects.filter(pk=job.pk).update(progress_total=total, result={"skipped": skipped})
         dispatch_fill_on_commit(run.pk)
     logger.info("Run %s started: %s leads, %s at a time (job %s)", run.pk, total, concurrency, job.pk)
     return run
@@ -103,6 +108,31 @@ def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
     if batch:
         OutboundCallJob.objects.bulk_create(batch, ignore_conflicts=True)
     return OutboundCallJob.objects.filter(run=run).count()
+
+
+def _skip_uncallable(*, run: OutboundCallRun, now) -> dict[str, int]:
+    """Leads the run will not dial, marked skipped at once with their reason (error_code),
+    on the same conditions "start calls" counted for its confirmation
+    (selectors.run_start_preview): do-not-call, a number that cannot be dialed, a lead in a
+    call of another run right now. A lead put on the do-not-call list later is still caught
+    when its call is claimed."""
+    queued = OutboundCallJob.objects.filter(run=run, status=CallStatus.QUEUED)
+    skip = {"status": CallStatus.SKIPPED, "ended_at": now, "updated_at": now}
+    busy_elsewhere = OutboundCallJob.objects.filter(
+        business_id=run.business_id, status__in=OutboundCallJob.ACTIVE_STATUSES
+    ).exclude(run=run)
+    listed = DoNotCallNumber.objects.filter(business_id=run.business_id).values("phone")
+    return {
+        SKIP_DO_NOT_CALL: queued.filter(Q(lead__do_not_call=True) | Q(phone__in=listed)).update(
+            **skip, outcome=Outcome.DO_NOT_CALL, error_code=SKIP_DO_NOT_CALL
+        ),
+        SKIP_INVALID: queued.exclude(phone__regex=DIALABLE_PHONE).update(
+            **skip, outcome=Outcome.INVALID_NUMBER, error_code=SKIP_INVALID
+        ),
+        SKIP_IN_ACTIVE_CALL: queued.filter(lead_id__in=busy_elsewhere.values("lead_id")).update(
+            **skip, outcome=Outcome.CANCELED, error_code=SKIP_IN_ACTIVE_CALL
+        ),
+    }
 
 
 def _locked_run(*, business: Business, run_id: int) -> OutboundCallRun:

@@ -40,8 +40,11 @@ def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]] if response.context else []
 
 
-def post_action(client, action, ids, *, query="", select_across=False, **extra):
+def post_action(client, action, ids, *, query="", select_across=False, confirm=True, **extra):
+    """The action as the admin posts it; `confirm` also answers its confirmation page."""
     data = {"action": action, ACTION_CHECKBOX_NAME: ids, "select_across": "1" if select_across else "0", **extra}
+    if confirm:
+        data["confirmed"] = "yes"
     return client.post(CHANGELIST + query, data, follow=True)
 
 
@@ -123,7 +126,7 @@ def test_bulk_update_goes_through_a_form_then_starts_the_job(admin_client, busin
             "action": "bulk_update",
             ACTION_CHECKBOX_NAME: ids,
             "select_across": "1",
-            "apply": "1",
+            "confirmed": "yes",
             "status": "interested",
             "do_not_call": "",
             "custom_fields": '{"campaign": "spring"}',
@@ -144,7 +147,7 @@ def test_bulk_update_without_any_change_starts_nothing(admin_client, business):
     lead = LeadFactory(business=business)
     response = admin_client.post(
         CHANGELIST,
-        {"action": "bulk_update", ACTION_CHECKBOX_NAME: [lead.pk], "select_across": "0", "apply": "1"},
+        {"action": "bulk_update", ACTION_CHECKBOX_NAME: [lead.pk], "select_across": "0", "confirmed": "yes"},
         follow=True,
     )
     assert not BackgroundJob.objects.exists()
@@ -176,7 +179,9 @@ def test_import_page_uploads_and_shows_the_report(admin_client, business, media_
     report = admin_client.get(f"/admin/leads/leadimport/{lead_import.pk}/change/")
     assert report.status_code == 200
     html = report.content.decode()
-    assert "invalid_phone" in html and "<td>3</td>" in html
+    # The reason as a label, the row number and the value isolated left to right.
+    assert "invalid_phone" not in html and "מספר טלפון לא תקין" in html
+    assert '<bdi dir="ltr">3</bdi>' in html and '<bdi dir="ltr">bad</bdi>' in html
 
 
 def test_import_page_rejects_a_file_without_a_phone_column(admin_client, business, media_root):
@@ -193,7 +198,12 @@ def test_import_admin_action_deletes_the_imported_leads(admin_client, business):
     insert_leads(business, 20, lead_import=lead_import)
     admin_client.post(
         "/admin/leads/leadimport/",
-        {"action": "delete_imported_leads", ACTION_CHECKBOX_NAME: [lead_import.pk], "select_across": "0"},
+        {
+            "action": "delete_imported_leads",
+            ACTION_CHECKBOX_NAME: [lead_import.pk],
+            "select_across": "0",
+            "confirmed": "yes",
+        },
     )
     job = run_job(BackgroundJob.objects.get(job_type="delete_imported_leads").pk)
     assert job.result["deleted"] == 20 and not Lead.objects.exists()

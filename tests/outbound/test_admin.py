@@ -34,7 +34,13 @@ def admin_client(staff):
 
 
 def start_calls(client, ids, *, query="", select_across=False):
-    data = {"action": "start_calls", ACTION_CHECKBOX_NAME: ids, "select_across": "1" if select_across else "0"}
+    data = {
+        "action": "start_calls",
+        ACTION_CHECKBOX_NAME: ids,
+        "select_across": "1" if select_across else "0",
+        "confirmed": "yes",
+        "concurrency": "3",
+    }
     return client.post(CHANGELIST + query, data, follow=True)
 
 
@@ -83,7 +89,7 @@ def test_run_page_polls_progress_and_its_buttons_pause_resume_cancel(admin_clien
     run = OutboundCallRun.objects.get()
     page = admin_client.get(f"/admin/outbound/outboundcallrun/{run.pk}/change/")
     html = page.content.decode()
-    assert page.status_code == 200 and 'id="run-progress"' in html and "fetch(panel.dataset.url" in html
+    assert page.status_code == 200 and 'id="run-dashboard"' in html and "fetch(slot.dataset.url" in html
     progress = admin_client.get(f"/admin/outbound/outboundcallrun/{run.pk}/progress/").json()
     assert (progress["queued"], progress["in_progress"], progress["total_leads"]) == (2, 3, 5)
     control = f"/admin/outbound/outboundcallrun/{run.pk}/control/"

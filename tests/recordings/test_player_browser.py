@@ -173,7 +173,9 @@ def test_the_final_error_is_shown_at_once(chromium, live_server, settings, fast_
     session.wait_until(lambda: session.state() == "error")
 
     assert "could not be downloaded after 2 attempts" in session.status_text()
-    assert [status for status, _retry_after in session.prepare_answers] == [409]
+    # The page itself already knows the recording cannot be had: it asks nothing and stops.
+    assert session.prepare_answers == []
+    assert session.page.get_attribute("#recording-player", "data-final") == "1"
     session.context.close()
 
 
@@ -208,7 +210,8 @@ def test_simulated_absent_recording_the_player_says_it_does_not_exist_and_stops(
     time.sleep(0.5)  # several of the player's (scaled) waits: it asks no more
 
     assert "לא קיימת" in session.status_text()
-    assert session.prepare_answers == [(404, None)]
+    # The page already knows from the recording row: it says so at once and asks nothing.
+    assert session.prepare_answers == []
     assert not RecordingRun.objects.filter(call_sid=call.sid).exists()  # no download, none retried
     assert sim_recording["fetches"] == 0
     session.context.close()

@@ -5,7 +5,8 @@
 (function () {
   "use strict";
   var root = document.getElementById("recording-player");
-  if (!root) {
+  // data-final: the server already knows the recording cannot be had; ask nothing.
+  if (!root || root.dataset.final) {
     return;
   }
   var statusLine = root.querySelector('[data-role="status"]');
