@@ -11,7 +11,7 @@ from callcenter.admin_confirm import Fact, confirmation_response, is_confirmed
 from callcenter.admin_display import import_link, job_link, ltr
 from callcenter.admin_filters import BusinessFilter
 from callcenter.errors import ApplicationError
-from callcenter.job_outcome import job_outcome_sentence, technical_details
+from callcenter.job_outcome import job_outcome_html
 from leads import services
 from leads.admin_selection import job_error_message
 from leads.models import LeadImport
@@ -89,15 +89,7 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         job = lead_import.job
         if job is None:
             return _("The import has not started.")
-        details = technical_details(job.error_message)
-        if not details:
-            return job_outcome_sentence(job)
-        return format_html(
-            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
-            job_outcome_sentence(job),
-            _("Details"),
-            details,
-        )
+        return job_outcome_html(job)
 
     @admin.display(description=_("job"))
     def job_status(self, lead_import: LeadImport):
