@@ -13,7 +13,7 @@ from callcenter.admin_display import import_link, job_link, ltr, ltr_json, run_l
 from callcenter.admin_filters import BusinessFilter
 from callcenter.admin_task_queue import register_superuser_only
 from callcenter.errors import ApplicationError
-from callcenter.job_outcome import job_outcome_sentence, technical_details
+from callcenter.job_outcome import job_outcome_html
 from callcenter.models import BackgroundJob, Business, Membership
 
 JobType = BackgroundJob.JobType
@@ -122,15 +122,7 @@ class BackgroundJobAdmin(ReadOnlyTenantAdmin):
 
     @admin.display(description=_("what happened"))
     def outcome_display(self, job: BackgroundJob):
-        details = technical_details(job.error_message)
-        if not details:
-            return job_outcome_sentence(job)
-        return format_html(
-            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
-            job_outcome_sentence(job),
-            _("Details"),
-            details,
-        )
+        return job_outcome_html(job)
 
     @admin.display(description=_("payload"))
     def payload_display(self, job: BackgroundJob):

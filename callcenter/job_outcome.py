@@ -4,6 +4,7 @@ for the "details" toggle."""
 
 import re
 
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from callcenter.models import BackgroundJob
@@ -81,3 +82,16 @@ def job_outcome_sentence(job: BackgroundJob) -> str:
     if job.job_type == JobType.ENQUEUE_OUTBOUND_CALLS:
         return _("The run has ended.")
     return _("Done.")
+
+
+def job_outcome_html(job: BackgroundJob) -> str:
+    """The outcome sentence, with the cleaned technical detail behind a "details" toggle."""
+    details = technical_details(job.error_message)
+    if not details:
+        return job_outcome_sentence(job)
+    return format_html(
+        '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
+        job_outcome_sentence(job),
+        _("Details"),
+        details,
+    )

@@ -47,6 +47,7 @@ from leads.admin_selection import (
     business_choices,
     business_from_admin_action,
     job_error_message,
+    leads_delete_confirmation,
     selection_from_admin_action,
 )
 from leads.errors import LeadInputInvalid
@@ -193,17 +194,14 @@ class LeadAdmin(TenantScopedAdmin):
             return None
         business, selection, count = chosen
         if not is_confirmed(request):
-            return confirmation_response(
+            return leads_delete_confirmation(
                 self,
                 request,
                 action="delete_in_background",
                 title=_("Delete leads"),
                 question=_("Delete these leads? Deleted leads cannot be brought back."),
                 count=count,
-                count_label=ngettext("lead will be deleted", "leads will be deleted", count),
-                confirm_label=_("Yes, delete %(count)s leads") % {"count": f"{count:,}"},
                 facts=[Fact(_("business"), business.name)],
-                danger=True,
             )
         self._start_job(
             request,

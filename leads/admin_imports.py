@@ -4,16 +4,15 @@ the rejected rows with their reasons as labels, and "delete the leads it created
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from callcenter.admin_base import ReadOnlyTenantAdmin
-from callcenter.admin_confirm import Fact, confirmation_response, is_confirmed
+from callcenter.admin_confirm import Fact, is_confirmed
 from callcenter.admin_display import import_link, job_link, ltr
 from callcenter.admin_filters import BusinessFilter
 from callcenter.errors import ApplicationError
-from callcenter.job_outcome import job_outcome_sentence, technical_details
+from callcenter.job_outcome import job_outcome_html
 from leads import services
-from leads.admin_selection import job_error_message
+from leads.admin_selection import job_error_message, leads_delete_confirmation
 from leads.models import LeadImport
 from leads.selectors import lead_import_leads
 
@@ -89,15 +88,7 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         job = lead_import.job
         if job is None:
             return _("The import has not started.")
-        details = technical_details(job.error_message)
-        if not details:
-            return job_outcome_sentence(job)
-        return format_html(
-            '<p>{}</p><details class="technical"><summary>{}</summary><p dir="ltr">{}</p></details>',
-            job_outcome_sentence(job),
-            _("Details"),
-            details,
-        )
+        return job_outcome_html(job)
 
     @admin.display(description=_("job"))
     def job_status(self, lead_import: LeadImport):
@@ -153,20 +144,17 @@ class LeadImportAdmin(ReadOnlyTenantAdmin):
         counts = [(item, lead_import_leads(business=item.business, import_id=item.pk).count()) for item in imports]
         total = sum(count for _item, count in counts)
         if not is_confirmed(request):
-            return confirmation_response(
+            return leads_delete_confirmation(
                 self,
                 request,
                 action="delete_imported_leads",
                 title=_("Delete imported leads"),
                 question=_("Delete the leads these imports created? Deleted leads cannot be brought back."),
                 count=total,
-                count_label=ngettext("lead will be deleted", "leads will be deleted", total),
-                confirm_label=_("Yes, delete %(count)s leads") % {"count": f"{total:,}"},
                 facts=[
                     Fact(format_html("{} {} {}", _("Import"), ltr(f"#{item.pk}"), item.file_name), ltr(count))
                     for item, count in counts
                 ],
-                danger=True,
             )
         for lead_import in imports:
             try:

@@ -5,10 +5,13 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from callcenter.admin_confirm import Fact, confirmation_response
 from callcenter.admin_display import job_link, run_link
 from callcenter.errors import ActiveJobExists, ApplicationError
 from callcenter.models import Business
@@ -183,3 +186,21 @@ class LeadImportListFilter(admin.SimpleListFilter):
             return queryset.filter(lead_import_id=int(self.value()))
         except ValueError:
             return queryset.none()
+
+
+def leads_delete_confirmation(
+    modeladmin, request, *, action: str, title: str, question: str, count: int, facts: list[Fact]
+) -> TemplateResponse:
+    """The confirmation page of an action that deletes `count` leads for good."""
+    return confirmation_response(
+        modeladmin,
+        request,
+        action=action,
+        title=title,
+        question=question,
+        count=count,
+        count_label=ngettext("lead will be deleted", "leads will be deleted", count),
+        confirm_label=_("Yes, delete %(count)s leads") % {"count": f"{count:,}"},
+        facts=facts,
+        danger=True,
+    )

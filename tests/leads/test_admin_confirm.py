@@ -4,12 +4,11 @@ selection the job will process, and starts nothing until confirmed."""
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
-from django.test import Client
 
 from callcenter.models import BackgroundJob
 from leads.models import Lead, LeadImport
-from tests.factories import MembershipFactory
 from tests.leads.helpers import run_job
+from tests.plugins.admin import staff_client
 from tests.plugins.leads import insert_leads
 
 pytestmark = pytest.mark.django_db
@@ -18,14 +17,7 @@ CHANGELIST = "/admin/leads/lead/"
 
 @pytest.fixture
 def admin_client(business):
-    user = MembershipFactory(business=business).user
-    user.is_staff = True
-    user.save()
-    codenames = ["view_lead", "change_lead", "delete_lead", "view_leadimport", "view_backgroundjob"]
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client(business, "view_lead", "change_lead", "delete_lead", "view_leadimport", "view_backgroundjob")
 
 
 def action(client, name, ids, *, query="", select_across=True, **extra):

@@ -7,13 +7,11 @@ import time
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Permission
-from django.test import Client
 
 from outbound import services
 from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.selectors import OUTCOME_KEYS
-from tests.factories import MembershipFactory
+from tests.plugins.admin import staff_client
 from tests.plugins.outbound import make_leads
 
 CHANGELIST = "/admin/leads/lead/"
@@ -25,14 +23,9 @@ OUTCOME_VALUES = {key: key for key in OUTCOME_KEYS}
 
 @pytest.fixture
 def admin_client(business):
-    user = MembershipFactory(business=business).user
-    user.is_staff = True
-    user.save()
-    codenames = ["view_lead", "change_lead", "view_outboundcallrun", "change_outboundcallrun", "view_outboundcalljob"]
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client(
+        business, "view_lead", "change_lead", "view_outboundcallrun", "change_outboundcallrun", "view_outboundcalljob"
+    )
 
 
 @pytest.fixture

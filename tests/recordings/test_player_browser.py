@@ -3,44 +3,22 @@
 import time
 
 import pytest
-from django.db import connections
 from django.test import Client
-from playwright.sync_api import sync_playwright
 
 from callcenter import twilio_gateway
 from recordings import downloads
 from recordings.models import Recording, RecordingRun
 from tests.factories import BusinessFactory, MembershipFactory
+from tests.plugins.browser import chromium_browser
 from tests.plugins.recordings import recording_create, run_create, sim_recording
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 MAX_TRIES = 12
 
 
 @pytest.fixture
 def chromium(monkeypatch):
-    # Playwright's sync API keeps an asyncio loop on the test's thread; Django would then
-    # refuse the test's own (plain, synchronous) ORM calls without this.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # With that loop running, Django keeps this thread's connections in storage of
-            # the loop's context, apart from the test's own: close what the test opened there,
-            # or the test database cannot be dropped at the end of the session.
-            connections.close_all()
+    with chromium_browser(monkeypatch, "--autoplay-policy=no-user-gesture-required") as browser:
+        yield browser
 
 
 @pytest.fixture
