@@ -18,6 +18,12 @@ class ApplicationError(Exception):
         return {"error": str(self.message), "code": self.code, **self.extra}
 
 
+class Forbidden(ApplicationError):
+    status_code = 403
+    code = "permission_denied"
+    default_message = _("You do not have permission to perform this action.")
+
+
 class NotFound(ApplicationError):
     status_code = 404
     code = "not_found"

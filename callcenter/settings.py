@@ -297,6 +297,9 @@ RECORDING_RETRY_AFTER_SECONDS = env_int("RECORDING_RETRY_AFTER_SECONDS", 3)
 RECORDING_PLAYER_WAIT_SCALE = float(os.environ.get("RECORDING_PLAYER_WAIT_SCALE", "1"))
 RECORDING_PLAYER_MAX_TRIES = env_int("RECORDING_PLAYER_MAX_TRIES", 12)
 RECORDING_FORMAT = os.environ.get("RECORDING_FORMAT", "mp3")
+# How long the signed file URL the prepare endpoint hands out stays valid (recordings.signed_urls):
+# long enough to listen through a call; also how long access outlives a removed membership.
+RECORDING_URL_MAX_AGE_SECONDS = env_int("RECORDING_URL_MAX_AGE_SECONDS", 3600)
 
 # --- Production security --------------------------------------------------------------
 # All off by default (the embedded default serves plain HTTP on 127.0.0.1); docs/deploy.md

@@ -19,7 +19,11 @@ class RecordingReadySerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=["ready"])
     call_sid = serializers.CharField()
-    url = serializers.CharField()
+    url = serializers.CharField(
+        help_text="The file endpoint's path with `business_id`, `expires` and `signature`: a signed URL "
+        "that needs no credentials until `expires` (RECORDING_URL_MAX_AGE_SECONDS, one hour by default). "
+        "Past it the file endpoint answers 403 `recording_url_expired`: ask this endpoint again."
+    )
     content_type = serializers.CharField()
     size = serializers.IntegerField()
     duration = serializers.IntegerField(allow_null=True)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from callcenter.errors import ApplicationError, ServiceUnavailable
+from callcenter.errors import ApplicationError, NotFound, ServiceUnavailable
 from callcenter.guarded_jobs import guarded_job_enqueue_on_commit, guarded_job_start, guarded_jobs_fail_stale
 from callcenter.models import Business
 from recordings import selectors
@@ -61,6 +61,19 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
         return RecordingState(recording=recording, run=run)
     run = recording_run_start(recording=recording, created_by=created_by)
     return RecordingState(recording=recording, run=run)
+
+
+def recording_prepare_signed(*, business_id: int, call_sid: str) -> RecordingState:
+    """recording_prepare for a signed file URL (recordings.signed_urls), whose request names
+    the business by id and no user. Each range a player reads asks this: a recording ready
+    on storage costs one lean statement; any other state takes recording_prepare's path."""
+    recording = selectors.recording_file_get(business_id=business_id, call_sid=call_sid)
+    if recording.absent_at is None and recording.is_ready and recording.file.storage.exists(recording.file.name):
+        return RecordingState(recording=recording)
+    business = Business.objects.filter(pk=business_id).first()
+    if business is None:
+        raise NotFound(_("No recording was found for this call."), extra={"call_sid": call_sid})
+    return recording_prepare(business=business, call_sid=call_sid)
 
 
 def _recording_forget_missing_file(*, recording: Recording) -> Recording:

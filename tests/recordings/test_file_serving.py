@@ -93,7 +93,9 @@ def test_prepare_answers_ready_with_the_file_url(api, ready_recording):
     assert response.status_code == 200
     data = response.json()
     assert data["status"] == "ready"
-    assert data["url"] == f"{file_url(ready_recording)}?business_id={ready_recording.business_id}"
+    path, query = data["url"].split("?")
+    assert path == file_url(ready_recording)
+    assert query.startswith(f"business_id={ready_recording.business_id}&expires=") and "&signature=" in query
     assert data["size"] == ready_recording.size_bytes and data["content_type"] == "audio/wav"
     assert api.get(data["url"], HTTP_RANGE="bytes=0-3").status_code == 206
 
