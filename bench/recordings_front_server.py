@@ -4,12 +4,15 @@ x 4 threads, RECORDING_FILE_DELIVERY=x-accel-redirect) over PostgreSQL. Same run
 
   static   nginx serving the file itself (a plain `alias` location on the same nginx, same TLS):
            the baseline
-  accel    GET /api/recordings/file/<sid>: Django's checks (token, business, recording state),
-           then nginx streams the range through X-Accel-Redirect
+  accel    what a player does: POST /api/recordings/<sid>/prepare (token, business, recording
+           state) once, then GET the `url` it answers, the signed file URL
+           (recordings.signed_urls), with no credentials: per range Django checks the signature
+           and the recording's state, then nginx streams it through X-Accel-Redirect
 
 Each by --clients clients fetching the whole file in sequential Range requests (206 each; 1 MiB,
 or --range-kib), every byte checked against the file's SHA-256; interleaved repeats, median
-and spread.
+and spread. Before the clock starts each client sets up its connection and TLS (the accel
+client with its prepare request, the static one with a 1-byte range).
 
 Then the 202 path: --pollers players each POST /api/recordings/<sid>/prepare through nginx,
 get 202 + Retry-After and wait exactly that long before the next poll (staggered starts, as
@@ -59,6 +62,15 @@ def fetch_in_ranges(session: requests.Session, url: str, size: int, range_size: 
     return digest.hexdigest(), requests_made
 
 
+def player_file_url(session: requests.Session, *, base: str, call_sid: str, token: str) -> str:
+    """The file URL a player is given: the `url` of POST prepare (signed, needs no credentials)."""
+    response = session.post(
+        f"{base}/api/recordings/{call_sid}/prepare", headers={"Authorization": f"Token {token}"}, timeout=30
+    )
+    assert response.status_code == 200, (response.status_code, response.text[:200])
+    return base + response.json()["url"]
+
+
 def new_session(cert: Path, token: str | None) -> requests.Session:
     session = requests.Session()
     session.verify = str(cert)
@@ -68,21 +80,20 @@ def new_session(cert: Path, token: str | None) -> requests.Session:
     return session
 
 
-def throughput(
-    *, url: str, size: int, range_size: int, clients: int, cert: Path, token: str | None, checksum: str
-) -> float:
-    """MiB/s over all clients, each fetching the whole file once in ranges of `range_size`."""
+def throughput(*, file_url, size: int, range_size: int, clients: int, cert: Path, checksum: str) -> float:
+    """MiB/s over all clients, each fetching the whole file once in ranges of `range_size`
+    from the URL `file_url(session)` gives it (that call also sets up connection and TLS)."""
     results, errors = [], []
     start_line = threading.Barrier(clients + 1)
 
     def client():
-        session = new_session(cert, token)
-        session.get(url, headers={"Range": "bytes=0-0"}, timeout=30)  # connection and TLS set up first
+        session = new_session(cert, None)
+        url = file_url(session)
         start_line.wait()
         try:
             results.append(fetch_in_ranges(session, url, size, range_size))
         except Exception as error:
-            errors.append(error)
+            errors.append(f"{url}: {error!r}")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
@@ -93,7 +104,7 @@ def throughput(
         thread.join()
     elapsed = time.perf_counter() - began
     if errors:
-        raise SystemExit(f"{url}: {errors[0]!r}")
+        raise SystemExit(errors[0])
     assert all(digest == checksum for digest, _ in results), "corrupted bytes"
     return clients * size / 2**20 / elapsed
 
@@ -213,8 +224,15 @@ def main() -> None:
     base = layout.url
     try:
         wait_until_answers(f"{base}/healthz", process=nginx.process, verify=str(cert))
-        accel_url = f"{base}/api/recordings/file/{recording.call_sid}"
         static_url = f"https://localhost:{static_port}/static-media/{recording.name}"
+
+        def static_file_url(session: requests.Session) -> str:
+            session.get(static_url, headers={"Range": "bytes=0-0"}, timeout=30)  # connection and TLS
+            return static_url
+
+        def accel_file_url(session: requests.Session) -> str:
+            return player_file_url(session, base=base, call_sid=recording.call_sid, token=recording.token)
+
         common = {
             "size": recording.size,
             "range_size": args.range_kib * 1024,
@@ -223,12 +241,12 @@ def main() -> None:
             "checksum": recording.checksum,
         }
         # Warm-up: page cache, imports, database connections.
-        throughput(url=static_url, token=None, **common)
-        throughput(url=accel_url, token=recording.token, **common)
+        throughput(file_url=static_file_url, **common)
+        throughput(file_url=accel_file_url, **common)
         measured = {"static": [], "accel": []}
         for _ in range(args.repeats):  # interleaved: the machine's other load shifts both alike
-            measured["static"].append(throughput(url=static_url, token=None, **common))
-            measured["accel"].append(throughput(url=accel_url, token=recording.token, **common))
+            measured["static"].append(throughput(file_url=static_file_url, **common))
+            measured["accel"].append(throughput(file_url=accel_file_url, **common))
 
         prepare_url = f"{base}/api/recordings/{pending.call_sid}/prepare"
         poll_common = {"pollers": args.pollers, "seconds": args.poll_seconds, "cert": cert}
@@ -255,9 +273,9 @@ def main() -> None:
         f"{args.repeats} interleaved repeats"
     )
     ratios = [accel / static for static, accel in zip(measured["static"], measured["accel"], strict=True)]
-    print(f"  static  (nginx alias):                    MiB/s {spread(measured['static'], 1)}")
-    print(f"  accel   (Django checks + X-Accel-Redirect): MiB/s {spread(measured['accel'], 1)}")
-    print(f"  accel / static, per repeat:               x{spread(ratios)}")
+    print(f"  static  (nginx alias):                                  MiB/s {spread(measured['static'], 1)}")
+    print(f"  accel   (prepare's signed url, Django checks + X-Accel): MiB/s {spread(measured['accel'], 1)}")
+    print(f"  accel / static, per repeat:                             x{spread(ratios)}")
     if args.poll_repeats:
         print(
             f"202 path: {args.pollers} pollers honouring Retry-After through nginx, {args.poll_seconds:.0f} s, "

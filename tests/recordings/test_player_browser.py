@@ -1,6 +1,8 @@
 """The player page in a real headless browser (Playwright driving Debian's chromium)."""
 
+import io
 import time
+import wave
 
 import pytest
 from django.test import Client
@@ -10,7 +12,7 @@ from recordings import downloads
 from recordings.models import Recording, RecordingRun
 from tests.factories import BusinessFactory, MembershipFactory
 from tests.plugins.browser import chromium_browser
-from tests.plugins.recordings import recording_create, run_create, sim_recording
+from tests.plugins.recordings import recording_create, recording_store, run_create, sim_recording
 
 MAX_TRIES = 12
 
@@ -192,4 +194,46 @@ def test_simulated_absent_recording_the_player_says_it_does_not_exist_and_stops(
     assert session.prepare_answers == []
     assert not RecordingRun.objects.filter(call_sid=call.sid).exists()  # no download, none retried
     assert sim_recording["fetches"] == 0
+    session.context.close()
+
+
+def silent_wav(*, seconds: int, rate: int = 8000) -> bytes:
+    """A long, playable WAV made fast (silence): long enough that seeking needs a new range."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(b"\0\0" * rate * seconds)
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_file_url_is_replaced_and_playback_carries_on(
+    chromium, live_server, settings, media_root, fast_player
+):
+    settings.RECORDING_URL_MAX_AGE_SECONDS = 2
+    business = BusinessFactory()
+    user = MembershipFactory(business=business).user
+    recording = recording_store(recording_create(business=business), silent_wav(seconds=600))
+    session = PlayerSession(chromium, live_server, user, locale="en-US")
+
+    session.open(recording.call_sid)
+    session.wait_until(lambda: session.state() == "ready")
+    audio = session.page.locator("#recording-player audio")
+    session.wait_until(lambda: audio.evaluate("a => a.readyState >= 1 && a.duration > 1"))
+    first_url = audio.evaluate("a => a.currentSrc")
+    assert "signature=" in first_url
+    time.sleep(2.5)  # the signed URL has expired
+
+    # Seeking near the end needs a new range: refused (403), the player asks for a fresh URL.
+    duration = audio.evaluate("a => a.duration")
+    audio.evaluate(f"a => {{ a.currentTime = {duration - 5.0}; }}")
+    session.wait_until(lambda: len(session.prepare_answers) == 2)
+    assert session.prepare_answers == [(200, None), (200, None)]
+    assert any(status == 403 for status, _asked, _answered in session.file_answers)
+    session.wait_until(lambda: audio.evaluate(f"a => a.currentSrc !== {first_url!r} && a.readyState >= 1"))
+    session.wait_until(lambda: audio.evaluate("a => a.currentTime") >= duration - 6.0)
+    assert session.state() == "ready"
+    assert audio.evaluate("a => a.error") is None
     session.context.close()

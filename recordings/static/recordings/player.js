@@ -1,7 +1,9 @@
 // Recording player: asks the prepare endpoint until the recording is ready, waiting as
 // Retry-After says (growing a little each time), at most data-max-tries times; then plays
-// it through an <audio> element pointed at the file endpoint (which honours Range, so
-// seeking works), or shows the error text.
+// it through an <audio> element pointed at the signed file URL the endpoint answers with
+// (which honours Range, so seeking works), or shows the error text. That URL expires
+// (RECORDING_URL_MAX_AGE_SECONDS): when the element fails, the player asks for a fresh one
+// once and carries on from where it was.
 (function () {
   "use strict";
   var root = document.getElementById("recording-player");
@@ -18,6 +20,9 @@
     waitScale = 1;
   }
   var tries = 0;
+  // Set while a fresh URL replaces one that failed: where to carry on, and that a second
+  // failure in a row is shown instead of asked about again.
+  var resumeAt = null;
 
   function show(state, message) {
     root.dataset.state = state;
@@ -44,6 +49,17 @@
   }
 
   function play(url) {
+    if (resumeAt !== null) {
+      var position = resumeAt;
+      audio.addEventListener(
+        "loadedmetadata",
+        function () {
+          audio.currentTime = position;
+          resumeAt = null;
+        },
+        { once: true }
+      );
+    }
     audio.src = url;
     audio.hidden = false;
     show("ready", text.textReady);
@@ -86,6 +102,17 @@
         retryOrStop(null, text.textNetwork);
       });
   }
+
+  audio.addEventListener("error", function () {
+    if (resumeAt !== null) {
+      show("error", text.textFailed);
+      return;
+    }
+    // Most likely the signed URL expired while the page stayed open (403): ask again.
+    resumeAt = audio.currentTime || 0;
+    tries = 0;
+    ask();
+  });
 
   ask();
 })();
