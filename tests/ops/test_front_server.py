@@ -159,6 +159,46 @@ def test_recording_ranges_go_out_through_x_accel_redirect_with_django_headers(fr
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_signed_url_from_prepare_plays_through_nginx_without_credentials(front):
+    business, other = Business.objects.create(name="signed"), Business.objects.create(name="other")
+    token = member_token(business, "signed-member")
+    audio = wav_bytes(seconds=4.0)
+    recording = recording_store(recording_create(business=business), audio)
+    foreign = recording_store(recording_create(business=other, call_sid="CA" + "9" * 32), audio)
+    session = front["session"]
+    prepared = session.post(
+        f"{front['url']}/api/recordings/{recording.call_sid}/prepare", headers={"Authorization": f"Token {token}"}
+    )
+    assert prepared.status_code == 200, prepared.text
+    url = front["url"] + prepared.json()["url"]
+    anonymous = requests.Session()
+    anonymous.verify, anonymous.trust_env = str(front["cert"]), False
+
+    part = anonymous.get(url, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206, part.text
+    assert part.content == audio[1000:2000]
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(audio)}"
+    assert part.headers["ETag"] == recording.etag
+    assert part.headers["Content-Type"] == "audio/wav"
+    assert part.headers["Cache-Control"] == "private, no-cache"
+    assert "X-Accel-Redirect" not in part.headers
+    assert anonymous.get(url).content == audio
+    assert anonymous.get(url, headers={"If-None-Match": recording.etag}).status_code == 304
+    outdated = anonymous.get(url, headers={"Range": "bytes=0-9", "If-Range": '"old"'})
+    assert outdated.status_code == 200 and outdated.content == audio
+    assert anonymous.get(url, headers={"Range": f"bytes={len(audio)}-"}).status_code == 416
+
+    # The signature covers the business and the call: neither can be swapped for another's.
+    query = url.split("?", 1)[1]
+    swapped_call = anonymous.get(f"{front['url']}/api/recordings/file/{foreign.call_sid}?{query}")
+    assert swapped_call.status_code == 403 and swapped_call.json()["code"] == "recording_url_invalid"
+    swapped_business = anonymous.get(url.replace(f"business_id={business.pk}", f"business_id={other.pk}"))
+    assert swapped_business.status_code == 403
+    forged = anonymous.get(url[: -len("0" * 8)] + "0" * 8, headers={"Range": "bytes=0-9"})
+    assert forged.status_code == 403 and forged.json()["code"] == "recording_url_invalid"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_upload_over_the_limit_is_refused_by_nginx_with_413(front, settings):
     limit = site_setting("client_max_body_size")
     assert limit.endswith("m") and int(limit[:-1]) * 1024 * 1024 == settings.UPLOAD_MAX_BYTES
