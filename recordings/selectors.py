@@ -2,7 +2,7 @@ import functools
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -16,13 +16,27 @@ def recording_list(*, business: Business) -> QuerySet[Recording]:
     return Recording.objects.filter(business=business)
 
 
-def recording_get(*, business: Business, call_sid: str) -> Recording:
-    """The recording of `call_sid` in `business`; 404 for an unknown call, another
-    business's call, or a call without a recording (all look the same from here)."""
-    recording = recording_list(business=business).filter(call_sid=call_sid).first()
+def recording_get(*, business: Business, call_sid: str) -> tuple[Recording, RecordingRun | None]:
+    """The recording of `call_sid` in `business` and its active download run, if any, in one
+    statement (pollers ask every few seconds); 404 for an unknown call, another business's
+    call, or a call without a recording (all look the same from here). At most one run of a
+    call is active (idx_recording_runs_unique_active), so the join adds no row."""
+    recording = (
+        recording_list(business=business)
+        .filter(call_sid=call_sid)
+        .annotate(
+            active_run=FilteredRelation(
+                "runs",
+                condition=Q(runs__business=business, runs__status__in=RecordingRun.ACTIVE_STATUSES),
+            )
+        )
+        .select_related("active_run")
+        .first()
+    )
     if recording is None:
         raise NotFound(_("No recording was found for this call."), extra={"call_sid": call_sid})
-    return recording
+    # select_related sets the attribute only when the join found a run.
+    return recording, getattr(recording, "active_run", None)
 
 
 # What serving the file needs (recordings.file_responses) and what decides it can be served.
@@ -58,14 +72,6 @@ def recording_file_get(*, business_id: int, call_sid: str) -> Recording:
     if recording is None:
         raise NotFound(_("No recording was found for this call."), extra={"call_sid": call_sid})
     return recording
-
-
-def recording_run_active(*, business: Business, call_sid: str) -> RecordingRun | None:
-    return (
-        RecordingRun.objects.filter(business=business, call_sid=call_sid, status__in=RecordingRun.ACTIVE_STATUSES)
-        .order_by("-id")
-        .first()
-    )
 
 
 def recording_runs_failed_count(*, recording: Recording) -> int:

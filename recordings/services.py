@@ -48,7 +48,7 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
     reported it absent), RecordingUnavailable (every allowed attempt failed) or
     ServiceUnavailable (a new run could not be created; nothing active is left behind).
     """
-    recording = selectors.recording_get(business=business, call_sid=call_sid)
+    recording, run = selectors.recording_get(business=business, call_sid=call_sid)
     if recording.absent_at is not None:
         raise _absent(recording)
     if recording.is_ready and not recording.file.storage.exists(recording.file.name):
@@ -56,7 +56,6 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
     if recording.is_ready:
         return RecordingState(recording=recording)
     # Pollers ask every few seconds: a healthy active run is answered without any write.
-    run = selectors.recording_run_active(business=business, call_sid=call_sid)
     if run is not None and not run.is_stale():
         return RecordingState(recording=recording, run=run)
     run = recording_run_start(recording=recording, created_by=created_by)
