@@ -180,10 +180,71 @@ def system_processes(args, extra_env: dict):
     settings.PUBLIC_BASE_URL = env["PUBLIC_BASE_URL"]
     try:
         time.sleep(3)  # gunicorn and the cluster start
-        yield access_log
+        yield SystemHandle(access_log=access_log, cpu=CpuLedger(web=web.pid, workers=worker.pid))
     finally:
         stop(worker)
         stop(web)
+
+
+class CpuLedger:
+    """CPU seconds spent by each part of the system between start() and stop(): where a
+    saturated machine's two cores went (the simulator and this benchmark's samplers are
+    "bench"; whatever else ran on the machine meanwhile is "other")."""
+
+    def __init__(self, *, web: int, workers: int):
+        self.roots = {"web (gunicorn)": web, "workers (qcluster)": workers}
+        self.started: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    @staticmethod
+    def _tree_seconds(pid: int) -> float:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def _snapshot(self) -> dict[str, float]:
+        import psutil
+
+        seconds = {name: self._tree_seconds(pid) for name, pid in self.roots.items()}
+        postgres = 0.0
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
+                postgres += process.info["cpu_times"].user + process.info["cpu_times"].system
+        seconds["postgresql"] = postgres
+        own = psutil.Process().cpu_times()
+        seconds["bench (simulator, samplers)"] = own.user + own.system
+        machine = psutil.cpu_times()
+        seconds["machine"] = machine.user + machine.system + machine.nice + getattr(machine, "softirq", 0.0)
+        return seconds
+
+    def start(self) -> None:
+        self.started = self._snapshot()
+
+    def stop(self) -> None:
+        ended = self._snapshot()
+        self.spent = {name: ended[name] - self.started.get(name, 0.0) for name in ended}
+        self.spent["other"] = self.spent.pop("machine") - sum(self.spent.values())
+
+    def line(self, calls: int) -> str:
+        return ", ".join(f"{name} {1000 * seconds / max(calls, 1):.1f}" for name, seconds in self.spent.items())
+
+
+class SystemHandle:
+    def __init__(self, *, access_log: Path, cpu: CpuLedger):
+        self.access_log = access_log
+        self.cpu = cpu
 
 
 def start_runs(args, *, businesses: int, leads: int, tag: str):
@@ -273,8 +334,10 @@ def bench_system(args, sim) -> dict:
 
     sim.reset()
     sim.configure(**FAULTS, outcomes=OUTCOMES)
-    with system_processes(args, {}) as access_log:
+    with system_processes(args, {}) as system:
+        access_log = system.access_log
         runs, phones_by_business = start_runs(args, businesses=args.businesses, leads=args.leads, tag="1")
+        system.cpu.start()
         started = time.monotonic()
         sampler = SlotSampler([run.pk for run in runs])
         bursts = RateLimitBursts(sim)
@@ -288,6 +351,7 @@ def bench_system(args, sim) -> dict:
                 break
             time.sleep(0.2)
         elapsed = time.monotonic() - started
+        system.cpu.stop()
         sampler.halt.set()
         bursts.halt.set()
         sampler.join()
@@ -324,6 +388,7 @@ def bench_system(args, sim) -> dict:
         "utilisation_held_outside_bursts": outside_bursts["held"],
         "utilisation_live_outside_bursts": outside_bursts["live"],
         "bursts": len(bursts.windows),
+        "cpu_ms_per_call": system.cpu.line(len(sim_calls)),
     }
 
 
@@ -660,6 +725,8 @@ def main() -> None:
             f"p50 {spread([s['p50_ms'] for s in systems], '.1f')} ms, "
             f"p99 {spread([s['p99_ms'] for s in systems], '.1f')} ms (target <= 50 ms at 10,000 calls)"
         )
+        for system in systems:
+            print(f"  CPU ms per call       {system['cpu_ms_per_call']}")
         print(
             f"  cap violations        {sum(s['violations'] for s in systems)} in all rounds "
             "(runs whose sim timelines overlapped > concurrency)"
