@@ -1,4 +1,5 @@
-"""The recording endpoints: one service (recordings.services.recording_prepare) behind both."""
+"""The recording endpoints: one service (recordings.services.recording_prepare) behind both;
+the file endpoint given a signed URL (recordings.signed_urls) takes a lean path to it."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
