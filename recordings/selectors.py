@@ -51,27 +51,44 @@ _FILE_FIELDS = (
     "downloaded_at",
     "absent_at",
 )
+_FILE_ATTNAMES = tuple(Recording._meta.get_field(name).attname for name in _FILE_FIELDS)
 
 
 @functools.cache
-def _recording_file_sql() -> str:
+def _recording_file_statement() -> tuple[str, list]:
+    """The SELECT of _FILE_FIELDS by business and call, and the database's converters of the
+    columns that have any (SQLite returns datetimes as text): what the ORM would build and
+    apply, computed once."""
     meta, quote = Recording._meta, connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in _FILE_FIELDS)
+    columns = [meta.get_field(name).get_col(meta.db_table) for name in _FILE_FIELDS]
     business, call_sid = (quote(meta.get_field(name).column) for name in ("business", "call_sid"))
     # Identifiers from the model, quoted; the values are parameters. At most one row:
     # uniq_recordings_business_call.
-    table = quote(meta.db_table)
-    return f"SELECT {columns} FROM {table} WHERE {business} = %s AND {call_sid} = %s"  # noqa: S608
+    selected = ", ".join(quote(column.target.column) for column in columns)
+    sql = f"SELECT {selected} FROM {quote(meta.db_table)} WHERE {business} = %s AND {call_sid} = %s"  # noqa: S608
+    converters = []
+    for index, column in enumerate(columns):
+        functions = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+        if functions:
+            converters.append((index, column, functions))
+    return sql, converters
 
 
 def recording_file_get(*, business_id: int, call_sid: str) -> Recording:
     """recording_get for the signed file URL, asked once per range a player reads: the
-    columns serving needs in one statement written out once (building it through the ORM
+    columns serving needs in one statement, written out once (building it through the ORM
     each time cost as much as running it), without loading the business."""
-    recording = next(iter(Recording.objects.raw(_recording_file_sql(), [business_id, call_sid])), None)
-    if recording is None:
+    sql, converters = _recording_file_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [business_id, call_sid])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound(_("No recording was found for this call."), extra={"call_sid": call_sid})
-    return recording
+    values = list(row)
+    for index, column, functions in converters:
+        for convert in functions:
+            values[index] = convert(values[index], column, connection)
+    return Recording.from_db(connection.alias, _FILE_ATTNAMES, values)
 
 
 def recording_runs_failed_count(*, recording: Recording) -> int:
