@@ -21,7 +21,7 @@ def recording_get(*, business: Business, call_sid: str) -> tuple[Recording, Reco
     statement (pollers ask every few seconds); 404 for an unknown call, another business's
     call, or a call without a recording (all look the same from here). At most one run of a
     call is active (idx_recording_runs_unique_active), so the join adds no row."""
-    recording = (
+    found = (
         recording_list(business=business)
         .filter(call_sid=call_sid)
         .annotate(
@@ -31,8 +31,9 @@ def recording_get(*, business: Business, call_sid: str) -> tuple[Recording, Reco
             )
         )
         .select_related("active_run")
-        .first()
+        .order_by()  # at most one row (uniq_recordings_business_call): no sort to build or run
     )
+    recording = next(iter(found[:1]), None)
     if recording is None:
         raise NotFound(_("No recording was found for this call."), extra={"call_sid": call_sid})
     # select_related sets the attribute only when the join found a run.
