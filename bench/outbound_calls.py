@@ -211,7 +211,8 @@ class CpuLedger:
                 times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
+            # A reaped child's time (a recycled worker) is added to its parent's children_*.
+            total += times.user + times.system + times.children_user + times.children_system
         return total
 
     def _snapshot(self) -> dict[str, float]:
@@ -220,8 +221,10 @@ class CpuLedger:
         seconds = {name: self._tree_seconds(pid) for name, pid in self.roots.items()}
         postgres = 0.0
         for process in psutil.process_iter(["name", "cpu_times"]):
-            if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
-                postgres += process.info["cpu_times"].user + process.info["cpu_times"].system
+            times = process.info["cpu_times"]
+            if process.info["name"] == "postgres" and times is not None:
+                # The postmaster's children_* hold the backends that have exited (closed connections).
+                postgres += times.user + times.system + times.children_user + times.children_system
         seconds["postgresql"] = postgres
         own = psutil.Process().cpu_times()
         seconds["bench (simulator, samplers)"] = own.user + own.system
