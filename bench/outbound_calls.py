@@ -8,7 +8,7 @@ with its faults on, on this machine.
 Creates a scratch database `<DATABASE_URL's database>_bench` (migrated, schedules registered
 as `manage.py setup_schedules` does), then:
 
-1. system: gunicorn (webhooks) + a django-q2 cluster on its own Redis (fills, wake-ups, its
+1. system: gunicorn with deploy/gunicorn.conf.py (webhooks) + a django-q2 cluster on its own Redis (fills, wake-ups, its
    own scheduler running the reconciler and the safety tick: nothing is ticked by hand) + the simulator with dropped,
    duplicated and reordered callbacks, 1% HTTP 5xx and bursts of 429 (every 5 s, 0.5 s during
    which calls.create is refused), retries on (busy / no-answer dialed again). One run per
@@ -136,7 +136,7 @@ def make_run_leads(business, count: int, prefix: str) -> set[str]:
 
 @contextmanager
 def system_processes(args, extra_env: dict):
-    """gunicorn + one qcluster (with its scheduler), as `scripts/run` starts them."""
+    """gunicorn with the shipped settings + one qcluster (with its scheduler)."""
     from django.conf import settings
 
     port = free_port()
@@ -147,21 +147,21 @@ def system_processes(args, extra_env: dict):
         **extra_env,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "Q_WORKERS": str(args.q_workers),
+        # The shipped gunicorn settings (deploy/gunicorn.conf.py), on a TCP port, with an access
+        # log of path, status and request time in microseconds.
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": str(args.web_workers),
+        "WEB_THREADS": str(args.threads),
+        "GUNICORN_ACCESS_LOG": str(access_log),
     }
     web = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
-            "callcenter.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.threads),
-            "--access-logfile",
-            str(access_log),
+            "--config",
+            str(ROOT / "deploy/gunicorn.conf.py"),
             "--access-logformat",
             "%(U)s %(s)s %(D)s",
+            "callcenter.wsgi",
         ],
         cwd=ROOT,
         env=env,
@@ -211,7 +211,8 @@ class CpuLedger:
                 times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
+            # A reaped child's time (a recycled worker) is added to its parent's children_*.
+            total += times.user + times.system + times.children_user + times.children_system
         return total
 
     def _snapshot(self) -> dict[str, float]:
@@ -220,8 +221,10 @@ class CpuLedger:
         seconds = {name: self._tree_seconds(pid) for name, pid in self.roots.items()}
         postgres = 0.0
         for process in psutil.process_iter(["name", "cpu_times"]):
-            if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
-                postgres += process.info["cpu_times"].user + process.info["cpu_times"].system
+            times = process.info["cpu_times"]
+            if process.info["name"] == "postgres" and times is not None:
+                # The postmaster's children_* hold the backends that have exited (closed connections).
+                postgres += times.user + times.system + times.children_user + times.children_system
         seconds["postgresql"] = postgres
         own = psutil.Process().cpu_times()
         seconds["bench (simulator, samplers)"] = own.user + own.system
