@@ -3,7 +3,8 @@
 
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "unix:/run/callcenter/web/gunicorn.sock")
+# One or more addresses, separated by spaces.
+bind = os.environ.get("GUNICORN_BIND", "unix:/run/callcenter/web/gunicorn.sock").split()
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "60"))

@@ -73,10 +73,22 @@ def metrics_access_allowed(request: HttpRequest) -> bool:
         supplied = request.headers.get("Authorization", "")
         return hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode())
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(network, strict=False) for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address as the throttles see it: behind DJANGO_NUM_PROXIES proxies, the
+    X-Forwarded-For entry the outermost trusted proxy added (gunicorn on a unix socket has no
+    peer address of its own); otherwise the connection's peer."""
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        addresses = [part.strip() for part in forwarded.split(",")]
+        return addresses[-min(proxies, len(addresses))]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 @never_cache

@@ -123,6 +123,19 @@ def test_metrics_need_the_token_or_an_allowed_address(client, settings):
 
 
 @pytest.mark.django_db
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_forwarded(client, settings):
+    # gunicorn on nginx's unix socket has no peer address: the client is what nginx forwarded.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    assert client.get("/metrics", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 404
+    # An entry the client wrote itself comes before the proxy's own and is not believed.
+    spoofed = "127.0.0.1, 203.0.113.5"
+    assert client.get("/metrics", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR=spoofed).status_code == 404
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
+    assert client.get("/metrics", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 404
+
+
+@pytest.mark.django_db
 def test_request_latency_is_labelled_by_route_pattern_not_path(client):
     client.get("/api/recordings/file/CAsecretcallsid0000000000000000000")
     text = client.get("/metrics").content.decode()

@@ -146,14 +146,17 @@ http {{
 
 
 class Gunicorn:
-    """gunicorn with deploy/gunicorn.conf.py, bound to a loopback port."""
+    """gunicorn with deploy/gunicorn.conf.py, bound to a loopback port and, with `socket`, also
+    to that unix socket (what the systemd unit and nginx's upstream use)."""
 
-    def __init__(self, *, env: dict[str, str], workers: int = 2, threads: int = 4):
+    def __init__(self, *, env: dict[str, str], workers: int = 2, threads: int = 4, socket: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.socket = socket
+        binds = [f"127.0.0.1:{self.port}", *([f"unix:{socket}"] if socket else [])]
         full_env = {
             **os.environ,
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "GUNICORN_BIND": " ".join(binds),
             "WEB_WORKERS": str(workers),
             "WEB_THREADS": str(threads),
             "LOG_LEVEL": "WARNING",
@@ -205,7 +208,7 @@ class FrontLayout:
 
 
 def deployed_gunicorn(layout: FrontLayout, *, env: dict[str, str]) -> Gunicorn:
-    """gunicorn on Django's database as the systemd unit runs it behind nginx: 2 workers x 4
+    """gunicorn on Django's database as the systemd unit runs it behind nginx (on a unix socket): 2 workers x 4
     threads, recording files handed to nginx, the counters of both workers added up from files
     (prometheus-client's multiprocess mode). `env` adds to or overrides that."""
     from django.db import connection
@@ -218,10 +221,13 @@ def deployed_gunicorn(layout: FrontLayout, *, env: dict[str, str]) -> Gunicorn:
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
             "RECORDING_FILE_DELIVERY": "x-accel-redirect",
             "PROMETHEUS_MULTIPROC_DIR": str(layout.workdir / "metrics"),
+            # nginx in front (deploy/callcenter.env.example): the client is in X-Forwarded-For.
+            "DJANGO_NUM_PROXIES": "1",
             **env,
         },
         workers=2,
         threads=4,
+        socket=layout.workdir / "gunicorn.sock",
     )
 
 
@@ -233,7 +239,7 @@ def render_site_in_front_of(gunicorn: Gunicorn, layout: FrontLayout) -> tuple[Pa
         directory=nginx_dir,
         https_port=layout.https_port,
         http_port=layout.http_port,
-        upstream=f"127.0.0.1:{gunicorn.port}",
+        upstream=f"unix:{gunicorn.socket}" if gunicorn.socket else f"127.0.0.1:{gunicorn.port}",
         media_root=layout.media_root,
         cert=layout.cert,
         key=layout.key,
