@@ -28,16 +28,24 @@ def business_for_user(*, user, business_id: str | None) -> Business:
     if not user or not user.is_authenticated:
         raise PermissionDenied(_("Authentication required."))
     memberships = Membership.objects.filter(user=user).select_related("business")
+    wanted = None
     if business_id not in (None, ""):
         try:
             wanted = int(business_id)
         except (TypeError, ValueError):
             raise PermissionDenied(_("The X-Business-Id header must be a business id.")) from None
-        membership = memberships.filter(business_id=wanted).first()
-        if membership is None:
+    # Token authentication has read them already, the wanted business's first.
+    read = getattr(user, "memberships_read", None)
+    if read is not None and read.wanted == wanted:
+        found = read.memberships
+    elif wanted is not None:
+        found = list(memberships.filter(business_id=wanted)[:1])
+    else:
+        found = list(memberships[:2])
+    if wanted is not None:
+        if not found or found[0].business_id != wanted:
             raise PermissionDenied(_("You are not a member of this business."))
-        return membership.business
-    found = list(memberships[:2])
+        return found[0].business
     if not found:
         raise PermissionDenied(_("You are not a member of any business."))
     if len(found) > 1:
