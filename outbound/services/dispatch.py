@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from callcenter import twilio_gateway
+from callcenter.task_queue import queue_broker
 from outbound.models import DialPacer, OutboundCallRun
 from outbound.services.call_transitions import (
     Claim,
@@ -84,7 +85,9 @@ def _queue_fill(run_id: int) -> None:
     # call, and with save_limit set django-q2 reads every stored success (up to the
     # limit, under a lock) to prune them each time it saves one; the run and its calls
     # already say what each fill did. A failed fill is still saved.
-    async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
+    async_task(
+        "outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False, broker=queue_broker()
+    )
 
 
 def run_fill_slots(*, run_id: int) -> int:

@@ -6,6 +6,8 @@ to SQLite, the embedded default: row locks only where the backend has them (SQLi
 serialises writers at BEGIN IMMEDIATE instead), and values adapted by their model fields.
 """
 
+from functools import lru_cache
+
 from django.db import connection
 from django.db.models import Model
 
@@ -19,15 +21,20 @@ def db_datetime(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
+@lru_cache(maxsize=256)
+def _row_update_sql(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[str, tuple]:
+    """The UPDATE of these fields of one row, and the fields; built once per shape."""
+    fields = tuple(model._meta.get_field(name) for name in names)
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    # Only the model's own table and column names are spliced in; every value is a parameter.
+    return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s", fields  # noqa: S608
+
+
 def row_update_statement(model: type[Model], *, pk: int, changes: dict) -> tuple[str, list]:
     """UPDATE one row by primary key with field values, as QuerySet.update would."""
-    assignments, params = [], []
-    for name, value in changes.items():
-        field = model._meta.get_field(name)
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
-    # Only the model's own table and column names are spliced in; every value is a parameter.
-    sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {', '.join(assignments)} WHERE id = %s"  # noqa: S608
+    sql, fields = _row_update_sql(model, tuple(changes), connection.vendor)
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, changes.values(), strict=True)]
     return sql, [*params, pk]
 
 
@@ -57,6 +64,28 @@ def execute_together(statements: list[tuple[str, list]]) -> None:
         )
 
 
+def column_names(cursor) -> tuple[str, ...]:
+    """The names of the columns of the statement just run.
+
+    On PostgreSQL straight from the result (psycopg's `description` builds a Column object
+    for each, which cost more than reading the row).
+    """
+    result = getattr(cursor.cursor, "pgresult", None)
+    if result is not None:
+        return tuple(result.fname(index).decode() for index in range(result.nfields))
+    return tuple(column[0] for column in cursor.description)
+
+
+@lru_cache(maxsize=256)
+def _record_columns(record: type, names: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """(field, column position) for each field of `record`, for rows with these columns."""
+    wanted = record.__dataclass_fields__.keys()
+    missing = wanted - set(names)
+    if missing:
+        raise LookupError(f"{record.__name__}: the query selects no {', '.join(sorted(missing))}")
+    return tuple((name, index) for index, name in enumerate(names) if name in wanted)
+
+
 def rows_as(cursor, record: type) -> list:
     """The fetched rows as `record` instances, each field taken from the column of its name.
 
@@ -64,12 +93,8 @@ def rows_as(cursor, record: type) -> list:
     column added to a query cannot shift the fields after it; a field the query does not
     select is an error, a selected column the record does not name is ignored.
     """
-    names = [column[0] for column in cursor.description]
-    wanted = record.__dataclass_fields__.keys()
-    missing = wanted - set(names)
-    if missing:
-        raise LookupError(f"{record.__name__}: the query selects no {', '.join(sorted(missing))}")
-    return [record(**{name: value for name, value in zip(names, row, strict=True) if name in wanted}) for row in cursor]
+    columns = _record_columns(record, column_names(cursor))
+    return [record(**{name: row[index] for name, index in columns}) for row in cursor.fetchall()]
 
 
 def row_as(cursor, record: type):

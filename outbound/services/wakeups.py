@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from callcenter.task_queue import queue_broker
 from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.services.sql import db_datetime, locking
 
@@ -196,7 +197,9 @@ def _dispatch_wake(run_id: int) -> None:
     else:
         from django_q.tasks import async_task
 
-        async_task("outbound.tasks.wake_run", run_id, task_name=f"outbound-wake-{run_id}", save=False)
+        async_task(
+            "outbound.tasks.wake_run", run_id, task_name=f"outbound-wake-{run_id}", save=False, broker=queue_broker()
+        )
 
 
 def wakeups_next_due() -> datetime | None:
