@@ -56,6 +56,8 @@ class Claim:
     claim_number: int
     phone: str
     dial_errors: int
+    slot: int
+    claimed_at: datetime
 
 
 # --- Claim (under the run row lock) -----------------------------------------------------
@@ -80,18 +82,28 @@ def calls_due_lock(*, run_id: int, limit: int, now: datetime) -> list[DueCall]:
     LOCKED: a queued call locked elsewhere is being canceled or detached from its
     deleted lead; the next one will do.
     """
+    sql, params = calls_due_lock_statement(run_id=run_id, limit=limit, now=now)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _DUE_CALLS + locking("FOR UPDATE OF j SKIP LOCKED"), [run_id, CallStatus.QUEUED, db_datetime(now), limit]
-        )
+        cursor.execute(sql, params)
         return rows_as(cursor, DueCall)
+
+
+def calls_due_lock_statement(*, run_id: int, limit: int, now: datetime) -> tuple[str, list]:
+    """calls_due_lock's statement, for a caller that sends it with others (sql.execute_in_turn);
+    its rows are read with rows_as(cursor, DueCall)."""
+    return _DUE_CALLS + locking("FOR UPDATE OF j SKIP LOCKED"), [run_id, CallStatus.QUEUED, db_datetime(now), limit]
 
 
 _CLAIM = """
     UPDATE outbound_call_jobs SET status = %s, slot = %s, claim_number = %s, claimed_at = %s,
         dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '',
-        waiting_for_hours = FALSE, updated_at = %s
+        waiting_for_hours = FALSE, updated_at = %s{no_flush_wait}
     WHERE id = %s"""
+_CLAIM_BY_VENDOR = {
+    "postgresql": _CLAIM.format(
+        no_flush_wait=" FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
+    ),
+}
 
 
 def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: datetime) -> Claim:
@@ -100,10 +112,18 @@ def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: 
     Needs the run row lock (the slot was counted free under it) and the call's row lock
     (calls_due_lock). The new claim number travels in the callback URLs, so reports
     about an earlier attempt can never be taken for this one.
+
+    The fill's transaction then commits without waiting for its WAL flush (PostgreSQL):
+    nothing outside the database acts on a claim before the dial gate, whose commit waits
+    for the flush, and the log is flushed in order, so the claim is on disk before any
+    calls.create. A claim lost with a crash before that leaves its call queued, and the
+    gate, finding no such claim, lets nothing be dialed. Whatever else the transaction
+    did (a heartbeat, leads skipped or sent to wait for their hours) the next fill redoes.
     """
     db_now = db_datetime(now)
+    sql = _CLAIM_BY_VENDOR.get(connection.vendor) or _CLAIM.format(no_flush_wait="")
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, [CallStatus.DIALING, slot, call.claim_number + 1, db_now, db_now, call.id])
+        cursor.execute(sql, [CallStatus.DIALING, slot, call.claim_number + 1, db_now, db_now, call.id])
     return Claim(
         job_id=call.id,
         run_id=run_id,
@@ -111,6 +131,8 @@ def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: 
         claim_number=call.claim_number + 1,
         phone=call.phone,
         dial_errors=call.dial_errors,
+        slot=slot,
+        claimed_at=now,
     )
 
 
@@ -174,9 +196,9 @@ _SID_RECORD_NO_FLUSH_WAIT = {
 }
 
 
-def call_sid_record(*, claim: Claim, call_sid: str) -> None:
+def call_sid_record(*, claim: Claim, call_sid: str) -> bool:
     """Store the SID calls.create answered with, unless a callback was first and stored it
-    already, or a final report requeued the call meanwhile.
+    already, or a final report requeued the call meanwhile. True when it was stored.
 
     Not waiting for the WAL flush (PostgreSQL): should a database crash lose it in the next
     few milliseconds, nothing is dialed twice, as the dial gate before calls.create was
@@ -190,6 +212,7 @@ def call_sid_record(*, claim: Claim, call_sid: str) -> None:
     sql = sql or _SID_RECORD.format(no_flush_wait="")
     with connection.cursor() as cursor:
         cursor.execute(sql, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
+        return cursor.rowcount == 1
 
 
 # Twilio's codes for a number that cannot be called at all.

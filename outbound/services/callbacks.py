@@ -11,9 +11,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.call_reports import CallReport, LockedCall, call_end, call_lock, call_progress_record
+from outbound.services.call_reports import (
+    CallReport,
+    LockedCall,
+    call_end,
+    call_lock_statement,
+    call_progress_record,
+)
 from outbound.services.dispatch import dispatch_fill_on_commit
-from outbound.services.sql import db_datetime
+from outbound.services.sql import db_datetime, execute_in_turn, row_as
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +34,11 @@ TWILIO_FINAL = ("completed", "busy", "no-answer", "canceled", "failed")
 _STATUS_ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 _RETRYABLE_OUTCOMES = (Outcome.BUSY, Outcome.NO_ANSWER)
 _PAYLOAD_FIELD = CallEvent._meta.get_field("payload")
+# The event names its call job only if the job exists (the URL's job_id may name none).
 _EVENT_INSERT = (
     "INSERT INTO call_events"
     " (call_sid, kind, sequence_number, call_status, claim_number, job_id, payload, received_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " VALUES (%s, %s, %s, %s, %s, (SELECT id FROM outbound_call_jobs WHERE id = %s), %s, %s)"
     " ON CONFLICT (call_sid, kind, sequence_number) DO NOTHING RETURNING id"
 )
 
@@ -74,15 +81,21 @@ def call_status_callback_record(*, job_id: int, claim_number: int | None, params
     sequence = report.sequence_number
     if sequence is None:
         sequence = _STATUS_ORDER.get(report.status, len(_STATUS_ORDER))
+    event = _call_event_insert(
+        call_sid=report.call_sid,
+        sequence_number=sequence,
+        call_status=report.status,
+        claim_number=claim_number,
+        job_id=job_id,
+        payload=dict(params),
+    )
     with transaction.atomic():
-        job = call_lock(job_id=job_id, wait_for_flush=False)
-        stored = _call_event_store(
-            call_sid=report.call_sid,
-            sequence_number=sequence,
-            call_status=report.status,
-            claim_number=claim_number,
-            job_id=job.id if job is not None else None,
-            payload=dict(params),
+        # The call's row lock (call_lock), then the event under it, in one round trip.
+        job, stored = execute_in_turn(
+            [
+                (*call_lock_statement(job_id=job_id, wait_for_flush=False), lambda cursor: row_as(cursor, LockedCall)),
+                (*event, lambda cursor: cursor.fetchone() is not None),
+            ]
         )
         if not stored:
             return "duplicate"
@@ -92,15 +105,16 @@ def call_status_callback_record(*, job_id: int, claim_number: int | None, params
         return call_report_apply(job=job, claim_number=claim_number, report=report)
 
 
-def _call_event_store(
-    *, call_sid: str, sequence_number: int, call_status: str, claim_number: int | None, job_id: int | None, payload
-) -> bool:
-    """Insert a status callback's event unless it is stored already. True when it was new.
+def _call_event_insert(
+    *, call_sid: str, sequence_number: int, call_status: str, claim_number: int | None, job_id: int, payload
+) -> tuple[str, list]:
+    """The insert of a status callback's event unless it is stored already; it returns a row
+    when the event was new.
 
     ON CONFLICT DO NOTHING instead of catching the unique violation: no savepoint (two more
     round trips per callback) is needed to survive it. PostgreSQL and SQLite both have it.
     """
-    values = [
+    return _EVENT_INSERT, [
         call_sid,
         CallEvent.Kind.STATUS.value,
         sequence_number,
@@ -110,9 +124,6 @@ def _call_event_store(
         _PAYLOAD_FIELD.get_db_prep_save(payload, connection),
         db_datetime(timezone.now()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENT_INSERT, values)
-        return cursor.fetchone() is not None
 
 
 def call_report_apply(*, job: LockedCall, claim_number: int | None, report: CallReport) -> str:

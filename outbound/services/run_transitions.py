@@ -9,15 +9,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from callcenter.models import BackgroundJob
 from callcenter.services import background_job_finish
 from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.selectors import call_status_counts
-from outbound.services.call_transitions import calls_queued_cancel
-from outbound.services.sql import db_datetime, locking, row_as
+from outbound.services.call_transitions import DueCall, calls_due_lock_statement, calls_queued_cancel
+from outbound.services.sql import db_datetime, execute_in_turn, locking, row_as, rows_as
+from outbound.services.wakeups import ActiveCall
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class LockedRun:
     time_zone: str
     hours_start: time | None
     hours_end: time | None
+    wakeup_due_at: datetime | str | None
 
 
 _RUN_LOCK = """
@@ -59,34 +60,63 @@ _RUN_LOCK = """
            r.cancel_requested_at IS NOT NULL AS cancel_requested,
            bj.cancel_requested_at IS NOT NULL AS job_cancel_requested,
            bj.heartbeat_at <= %s AS heartbeat_due,
-           b.time_zone, h.start AS hours_start, h."end" AS hours_end
+           b.time_zone, h.start AS hours_start, h."end" AS hours_end, w.due_at AS wakeup_due_at
     FROM outbound_call_runs r
     JOIN background_jobs bj ON bj.id = r.background_job_id
     JOIN businesses b ON b.id = r.business_id
     LEFT JOIN outbound_calling_hours h ON h.business_id = r.business_id
+    LEFT JOIN outbound_run_wakeups w ON w.run_id = r.id
     WHERE r.id = %s"""
 
-
-def run_lock_for_fill(*, run_id: int, now: datetime) -> LockedRun | None:
-    """Lock the run row and read it. The lock serialises every filler of this run, so
-    counting its free slots and taking them is one step; pause, resume and cancel take
-    the same lock. Only the run row is locked (FOR UPDATE OF r), not its job or business."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RUN_LOCK + locking("FOR UPDATE OF r"), [db_datetime(now - HEARTBEAT_EVERY), run_id])
-        return row_as(cursor, LockedRun)
-
-
-_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})".format(  # noqa: S608
+# The run's active calls: the slots they hold and their signs of life (for the next
+# wake-up, wakeups.run_wakeup_stands). Only the active calls are read: a fill stays cheap
+# however many leads the run has. Exact only under the run lock.
+_ACTIVE_CALLS = """
+    SELECT slot, call_sid IS NOT NULL AS has_sid, last_event_at, dial_started_at, claimed_at
+    FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})""".format(  # noqa: S608
     ", ".join(["%s"] * len(ACTIVE))  # one placeholder per active status
 )
 
 
-def run_used_slots(*, run_id: int) -> set[int]:
-    """The slots the run's active calls hold. Only the active calls are read: a fill stays
-    cheap however many leads the run has. Exact only under the run lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(_USED_SLOTS, [run_id, *ACTIVE])
-        return {slot for (slot,) in cursor.fetchall()}
+@dataclass(frozen=True)
+class FillStart:
+    """What a fill reads once it holds the run lock: the run (None: no such run), its active
+    calls, and its first due calls, locked (calls_due_lock)."""
+
+    run: LockedRun | None
+    active: list[ActiveCall]
+    due: list[DueCall]
+
+    @property
+    def used_slots(self) -> set[int]:
+        return {call.slot for call in self.active}
+
+
+def run_lock_for_fill(*, run_id: int, now: datetime, due_limit: int) -> FillStart:
+    """Lock the run row and read it. The lock serialises every filler of this run, so
+    counting its free slots and taking them is one step; pause, resume and cancel take
+    the same lock. Only the run row is locked (FOR UPDATE OF r), not its job or business.
+
+    Under that lock, the active calls and up to `due_limit` due calls (locked too) are read
+    in the same round trip (execute_in_turn: each statement after the lock is taken, with
+    a snapshot of its own), as nearly every fill of a running run needs both. A due call
+    locked here and left unclaimed is released at commit, unchanged.
+    """
+    run, active, due = execute_in_turn(
+        [
+            (
+                _RUN_LOCK + locking("FOR UPDATE OF r"),
+                [db_datetime(now - HEARTBEAT_EVERY), run_id],
+                lambda cursor: row_as(cursor, LockedRun),
+            ),
+            (_ACTIVE_CALLS, [run_id, *ACTIVE], lambda cursor: rows_as(cursor, ActiveCall)),
+            (
+                *calls_due_lock_statement(run_id=run_id, limit=due_limit, now=now),
+                lambda cursor: rows_as(cursor, DueCall),
+            ),
+        ]
+    )
+    return FillStart(run=run, active=active, due=due)
 
 
 def run_has_queued_calls(*, run_id: int) -> bool:

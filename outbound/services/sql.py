@@ -6,10 +6,16 @@ to SQLite, the embedded default: row locks only where the backend has them (SQLi
 serialises writers at BEGIN IMMEDIATE instead), and values adapted by their model fields.
 """
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.db import connection
 from django.db.models import Model
+
+try:
+    from psycopg import ClientCursor
+except ImportError:  # SQLite only: no psycopg installed
+    ClientCursor = None
 
 
 def locking(clause: str) -> str:
@@ -84,6 +90,36 @@ def _record_columns(record: type, names: tuple[str, ...]) -> tuple[tuple[str, in
     if missing:
         raise LookupError(f"{record.__name__}: the query selects no {', '.join(sorted(missing))}")
     return tuple((name, index) for index, name in enumerate(names) if name in wanted)
+
+
+def execute_in_turn(steps: list[tuple[str, list, Callable]]) -> list:
+    """Run statements one after another, each seeing what the ones before it did and
+    taking its locks after theirs, as separate execute() calls would. Each step is (sql,
+    params, read): read(cursor) takes what the caller needs of that statement's result.
+    Returns what each read returned.
+
+    On PostgreSQL they go in one round trip: Django's psycopg cursor binds values on the
+    client and sends the statements as one simple query, which PostgreSQL runs in order
+    (each with a fresh snapshot, as separately sent statements would have). Elsewhere, or
+    with OPTIONS["server_side_binding"], one execute each.
+    """
+    with connection.cursor() as cursor:
+        if ClientCursor is None or not isinstance(cursor.cursor, ClientCursor) or len(steps) == 1:
+            results = []
+            for sql, params, read in steps:
+                cursor.execute(sql, params)
+                results.append(read(cursor))
+            return results
+        cursor.execute(
+            ";\n".join(sql for sql, _params, _read in steps),
+            [value for _sql, params, _read in steps for value in params],
+        )
+        results = []
+        for index, (_sql, _params, read) in enumerate(steps):
+            if index:
+                cursor.nextset()
+            results.append(read(cursor))
+        return results
 
 
 def rows_as(cursor, record: type) -> list:

@@ -16,6 +16,7 @@ starts. The minute schedules stay as a safety net for wake-ups lost with a broke
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -70,6 +71,17 @@ _FIRE = """
         SELECT run_id FROM outbound_run_wakeups WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock})
     RETURNING run_id"""
 _NEXT_DUE = "SELECT min(due_at) FROM outbound_run_wakeups WHERE due_at IS NOT NULL"
+
+
+@dataclass(frozen=True)
+class ActiveCall:
+    """An active call of a run as a fill sees it: its slot and its signs of life."""
+
+    slot: int
+    has_sid: bool
+    last_event_at: datetime | str | None
+    dial_started_at: datetime | str | None
+    claimed_at: datetime | str | None
 
 
 def lost_dial_after() -> timedelta:
@@ -136,17 +148,8 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
         return None
     _kind, running, arranged, _x, _y, concurrency = run
     arranged = _as_datetime(arranged)
-    candidates = []
-    actives = [row for row in rows if row[0] == "active"]
-    for _kind, has_sid, last_event_at, dial_started_at, claimed_at, _z in actives:
-        last_event_at, dial_started_at, claimed_at = map(_as_datetime, (last_event_at, dial_started_at, claimed_at))
-        if has_sid or last_event_at is not None:
-            last_sign = last_event_at or dial_started_at or claimed_at
-            candidates.append(last_sign + timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
-        elif dial_started_at is not None:
-            candidates.append(dial_started_at + lost_dial_after())
-        elif claimed_at is not None:
-            candidates.append(claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS))
+    actives = [ActiveCall(None, *row[1:5]) for row in rows if row[0] == "active"]
+    candidates = [due for due in map(_overdue_at, actives) if due is not None]
     later = _as_datetime(next((row[2] for row in rows if row[0] == "later"), None))
     if running and len(actives) < concurrency and later is not None:
         # A free slot and a call that falls due later. (Calls due already were claimed by the
@@ -165,6 +168,38 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
         # the two. Early is harmless (the wake-up finds nothing due and arranges the next).
         run_wakeup_arm(run_id=run_id, at=wake_at)
     return wake_at
+
+
+def _overdue_at(call: ActiveCall) -> datetime | None:
+    """When an active call needs a look if nothing is heard of it: a call with no callback
+    is fetched, a dial without an answer looked up, a claim never dialed released."""
+    last_event_at, dial_started_at, claimed_at = map(
+        _as_datetime, (call.last_event_at, call.dial_started_at, call.claimed_at)
+    )
+    if call.has_sid or last_event_at is not None:
+        last_sign = last_event_at or dial_started_at or claimed_at
+        return last_sign + timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS)
+    if dial_started_at is not None:
+        return dial_started_at + lost_dial_after()
+    if claimed_at is not None:
+        return claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS)
+    return None
+
+
+def run_wakeup_stands(*, arranged, active: list[ActiveCall], concurrency: int) -> bool:
+    """True when a fill that saw these active calls (under its run lock, plus the calls it
+    placed since) and this arranged wake-up would leave the wake-up as it is: every slot is
+    held, so no queued call due later needs a look, and no active call is overdue before
+    the arranged look. run_wakeup_arm_next would then change nothing, and its query is
+    spared (most fills of a busy run end so).
+
+    What changed since the fill looked only moves this the safe way: a callback makes a
+    call due later, and a call that ended has its own fill, which arranges the next look.
+    """
+    arranged = _as_datetime(arranged)
+    if arranged is None or len(active) < concurrency:
+        return False
+    return all((due := _overdue_at(call)) is not None and due >= arranged for call in active)
 
 
 def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | None) -> bool:
