@@ -112,10 +112,11 @@ def _queue_calls(*, run: OutboundCallRun, leads, now) -> int:
     lead_columns = ", ".join(f"selected.{quote(name)}" for name in per_lead.values())
     # Only the model's own column names are spliced in (the selection's SQL is Django's, with
     # its values as parameters). WHERE TRUE: SQLite's grammar needs a WHERE before ON CONFLICT.
+    # In lead order, as the calls are dialed in the order of their ids.
     sql = (
         f"INSERT INTO {quote(OutboundCallJob._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {', '.join(['%s'] * len(values))}, {lead_columns} FROM ({selected_sql}) AS selected "
-        "WHERE TRUE ON CONFLICT DO NOTHING"
+        f"WHERE TRUE ORDER BY selected.{quote('id')} ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, *selected_params])
