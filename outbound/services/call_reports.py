@@ -14,7 +14,15 @@ from django.utils import timezone
 from leads.models import DoNotCallNumber, Lead
 from leads.services import do_not_call_number_add
 from outbound.models import CallAttempt, OutboundCallJob
-from outbound.services.sql import db_datetime, execute_together, locking, row_as, row_update, row_update_statement
+from outbound.services.sql import (
+    db_datetime,
+    execute_together,
+    locking,
+    row_as,
+    row_update,
+    row_update_statement,
+    statement_cursor,
+)
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
@@ -91,7 +99,7 @@ def call_lock(*, job_id: int, wait_for_flush: bool = True) -> LockedCall | None:
     lock, it costs no round trip of its own.
     """
     sql, params = call_lock_statement(job_id=job_id, wait_for_flush=wait_for_flush)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return row_as(cursor, LockedCall)
 

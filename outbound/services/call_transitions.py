@@ -27,7 +27,7 @@ from django.utils import timezone
 from callcenter import twilio_gateway
 from outbound.models import CallAttempt, OutboundCallJob
 from outbound.services.call_reports import CallReport, call_end, call_lock
-from outbound.services.sql import db_datetime, locking, rows_as
+from outbound.services.sql import db_datetime, locking, rows_as, statement_cursor
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
@@ -67,10 +67,10 @@ class Claim:
 # (an opt-out pressed during another call of a run still in progress counts at once).
 _DUE_CALLS = """
     SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors,
-           COALESCE(l.do_not_call, FALSE) OR EXISTS (
+           COALESCE((SELECT l.do_not_call FROM leads l WHERE l.id = j.lead_id), FALSE) OR EXISTS (
                SELECT 1 FROM do_not_call_numbers d WHERE d.business_id = j.business_id AND d.phone = j.phone
            ) AS do_not_call
-    FROM outbound_call_jobs j LEFT JOIN leads l ON l.id = j.lead_id
+    FROM outbound_call_jobs j
     WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s
     ORDER BY j.next_attempt_at, j.id LIMIT %s"""
 
@@ -83,7 +83,7 @@ def calls_due_lock(*, run_id: int, limit: int, now: datetime) -> list[DueCall]:
     deleted lead; the next one will do.
     """
     sql, params = calls_due_lock_statement(run_id=run_id, limit=limit, now=now)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return rows_as(cursor, DueCall)
 
@@ -122,7 +122,7 @@ def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: 
     """
     db_now = db_datetime(now)
     sql = _CLAIM_BY_VENDOR.get(connection.vendor) or _CLAIM.format(no_flush_wait="")
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, [CallStatus.DIALING, slot, call.claim_number + 1, db_now, db_now, call.id])
     return Claim(
         job_id=call.id,
@@ -180,7 +180,7 @@ def call_dial_gate(*, claim: Claim, now: datetime) -> bool:
     False when the claim was taken back first (the reconciler releases only claims that
     never passed the gate), so a lead is never dialed twice by accident.
     """
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_DIAL_GATE, [db_datetime(now), claim.job_id, claim.claim_number, CallStatus.DIALING])
         return cursor.rowcount == 1
 
@@ -210,7 +210,7 @@ def call_sid_record(*, claim: Claim, call_sid: str) -> bool:
     """
     sql = None if connection.in_atomic_block else _SID_RECORD_NO_FLUSH_WAIT.get(connection.vendor)
     sql = sql or _SID_RECORD.format(no_flush_wait="")
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
         return cursor.rowcount == 1
 

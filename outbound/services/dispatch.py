@@ -55,6 +55,7 @@ from outbound.services.run_transitions import (
     run_heartbeat,
     run_lock_for_fill,
 )
+from outbound.services.sql import statement_cursor
 from outbound.services.wakeups import ActiveCall, run_fill_request, run_wakeup_arm_next, run_wakeup_stands
 
 logger = logging.getLogger(__name__)
@@ -273,7 +274,7 @@ def dial_pacer_wait() -> None:
         return
     interval = 1.0 / rate
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO outbound_dial_pacer (id, next_slot_at)

@@ -9,13 +9,73 @@ serialises writers at BEGIN IMMEDIATE instead), and values adapted by their mode
 from collections.abc import Callable
 from functools import lru_cache
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Model
 
 try:
     from psycopg import ClientCursor
+    from psycopg import Cursor as ServerBindingCursor
+    from psycopg.pq import Format
 except ImportError:  # SQLite only: no psycopg installed
-    ClientCursor = None
+    ClientCursor = ServerBindingCursor = None
+
+if ServerBindingCursor is not None:
+
+    class PreparedStatementCursor(ServerBindingCursor):
+        """Binds values on the server, and prepares each statement on its connection the
+        first time it runs there: from then on PostgreSQL only binds and executes it."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+        def _send_query_prepared(self, name, pgq, *, binary=None):
+            # psycopg keeps the query it ran only when it sends its text; Django's query log
+            # (DEBUG, the test suite's query captures) reads it (last_executed_query).
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, binary=binary)
+
+
+_NEVER_BY_COUNT = 2**62
+
+
+def prepares_statements() -> bool:
+    """Whether statement_cursor() prepares its statements (PostgreSQL with
+    DATABASE_PREPARED_STATEMENTS on)."""
+    return (
+        ServerBindingCursor is not None and connection.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
+    )
+
+
+def statement_cursor():
+    """A cursor for the per-call path's own statements (use it as connection.cursor() is).
+
+    On PostgreSQL each statement is prepared on the connection the first time it runs
+    there (unless DATABASE_PREPARED_STATEMENTS is off, as a transaction pooler before
+    PgBouncer 1.21 needs): these few statements run for every call, and planning them
+    each time cost PostgreSQL more than running them. It is Django's cursor wrapper all
+    the same, so the execute wrappers (metrics), error translation and query log apply.
+    """
+    if not prepares_statements():
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        if connection.connection.prepare_threshold is None:
+            # psycopg prepares nothing on a connection without a threshold (Django's default,
+            # for poolers), even when asked. A threshold no query reaches: only these
+            # statements, which ask, are prepared; Django's own cursors bind on the client
+            # and never prepare whatever the threshold.
+            connection.connection.prepare_threshold = _NEVER_BY_COUNT
+        cursor = PreparedStatementCursor(connection.connection)
+        # As Django's own cursors: the session's time zone only where the connection's differs.
+        from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
+
+        loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        if connection.timezone != loader.timezone:
+            register_tzloader(connection.timezone, cursor)
+        connection.validate_thread_sharing()
+        return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def locking(clause: str) -> str:
@@ -46,7 +106,7 @@ def row_update_statement(model: type[Model], *, pk: int, changes: dict) -> tuple
 
 def row_update(model: type[Model], *, pk: int, changes: dict) -> int:
     sql, params = row_update_statement(model, pk=pk, changes=changes)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -58,7 +118,7 @@ def execute_together(statements: list[tuple[str, list]]) -> None:
     round trip, however many tables change. They must not read each other's changes: they
     all see the rows as they were before it. Elsewhere they run one after another, in order.
     """
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         if connection.vendor != "postgresql" or len(statements) == 1:
             for sql, params in statements:
                 cursor.execute(sql, params)
@@ -98,12 +158,14 @@ def execute_in_turn(steps: list[tuple[str, list, Callable]]) -> list:
     params, read): read(cursor) takes what the caller needs of that statement's result.
     Returns what each read returned.
 
-    On PostgreSQL they go in one round trip: Django's psycopg cursor binds values on the
+    With prepared statements (statement_cursor), one execute each: binding and running
+    a prepared statement costs PostgreSQL less than planning them all. Without, on
+    PostgreSQL they go in one round trip: Django's psycopg cursor binds values on the
     client and sends the statements as one simple query, which PostgreSQL runs in order
     (each with a fresh snapshot, as separately sent statements would have). Elsewhere, or
     with OPTIONS["server_side_binding"], one execute each.
     """
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         if ClientCursor is None or not isinstance(cursor.cursor, ClientCursor) or len(steps) == 1:
             results = []
             for sql, params, read in steps:

@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from callcenter.task_queue import queue_broker
 from outbound.models import OutboundCallJob, OutboundCallRun
-from outbound.services.sql import db_datetime, locking
+from outbound.services.sql import db_datetime, locking, statement_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -107,20 +107,20 @@ def run_fill_request(*, run_id: int) -> bool:
     """Mark a fill of the run as queued. True when the caller should queue it: none was queued
     (or the one queued is taken for lost)."""
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_FILL_REQUEST, [run_id, db_datetime(now), db_datetime(now - FILL_QUEUED_LOST_AFTER)])
         return cursor.fetchone() is not None
 
 
 def run_fill_started(*, run_id: int) -> None:
     """A queued fill starts: events from now on queue another one, as this fill may not see them."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_FILL_STARTED, [run_id])
 
 
 def run_wakeup_arm(*, run_id: int, at: datetime) -> None:
     """Arrange a look at the run at `at`, unless an earlier one is arranged already."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_ARM, [run_id, db_datetime(at)])
 
 
@@ -129,7 +129,7 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
     (None: nothing will, until an event). Returns that moment."""
     now = timezone.now()
     db_now = db_datetime(now)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _NEXT,
             [
@@ -207,7 +207,7 @@ def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | No
     sees the whole run, so its answer replaces an earlier one that is no longer needed (a
     silent-call check for a call that has ended); a wake-up changed meanwhile by another
     process may know of something this fill did not see, and is not overwritten."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         if seen is None:
             cursor.execute(_REPLACE_NONE, [run_id, db_datetime(at) if at else None])
             return cursor.fetchone() is not None
@@ -218,7 +218,7 @@ def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | No
 def wakeups_fire(*, now: datetime | None = None) -> list[int]:
     """Take every run whose wake-up is due and hand it to a worker (inline when fills are)."""
     now = now or timezone.now()
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_FIRE.format(lock=locking("FOR UPDATE SKIP LOCKED")), [db_datetime(now), _FIRE_BATCH])
         run_ids = [run_id for (run_id,) in cursor.fetchall()]
     for run_id in run_ids:
@@ -238,7 +238,7 @@ def _dispatch_wake(run_id: int) -> None:
 
 
 def wakeups_next_due() -> datetime | None:
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_NEXT_DUE)
         return _as_datetime(cursor.fetchone()[0])
 
