@@ -216,3 +216,40 @@ def test_callback_forms_share_their_fields_and_a_post_parameter_wins_over_the_qu
     form = CallStatusCallbackForm(bad)
     assert not form.is_valid() and "__all__" in form.errors
     assert CallStatusCallbackForm(request).is_valid()  # an invalid form left the shared fields as they were
+
+
+# --- prepared statements ------------------------------------------------------------------
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+@pytest.mark.postgresql("PostgreSQL's prepared statements")
+@pytest.mark.django_db(transaction=True)
+def test_the_per_call_statements_are_prepared_on_the_connection_and_djangos_own_queries_are_not(business, fake_twilio):
+    run = start_run(business, 4)
+    with CaptureQueriesContext(connection) as queries:
+        finish(fake_twilio, fake_twilio.calls[0])
+    prepared = prepared_statements()
+    hot = ("FOR UPDATE OF j", "INSERT INTO call_events", "INSERT INTO outbound_call_attempts", "SET call_sid")
+    for statement in hot:
+        assert any(statement in text for text in prepared), statement
+    assert all(query["sql"] for query in queries)  # the query log still shows each statement
+    assert OutboundCallJob.objects.filter(run=run).count() == 4  # an ORM query, bound on the client
+    assert not any('"outbound_call_jobs"."run_id"' in text for text in prepared)
+
+
+@pytest.mark.postgresql("PostgreSQL's prepared statements")
+@pytest.mark.django_db(transaction=True)
+def test_without_prepared_statements_the_statements_in_turn_go_in_one_round_trip(business, fake_twilio, settings):
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    connection.close()  # a connection that never prepared anything
+    with CaptureQueriesContext(connection) as queries:
+        start_run(business, 2)
+    assert not prepared_statements()
+    run_lock = [query["sql"] for query in queries if "SELECT r.id, r.status, r.concurrency" in query["sql"]]
+    assert run_lock and all("SKIP LOCKED" in sql for sql in run_lock)  # with the due calls, in one query
+    assert len(fake_twilio.calls) == 2
