@@ -4,6 +4,10 @@ Every call runs about a dozen statements (claim, dial, two callbacks); building 
 through the ORM cost more than running it (bench/outbound_calls.py). The SQL stays portable
 to SQLite, the embedded default: row locks only where the backend has them (SQLite
 serialises writers at BEGIN IMMEDIATE instead), and values adapted by their model fields.
+
+On PostgreSQL they run through statement_cursor(), which prepares each on its connection
+(planning them on every call cost more than running them), and rows are read by column
+name straight from the result (rows_as).
 """
 
 from collections.abc import Callable
@@ -14,6 +18,7 @@ from django.db import connection
 from django.db.models import Model
 
 try:
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
     from psycopg import ClientCursor
     from psycopg import Cursor as ServerBindingCursor
     from psycopg.pq import Format
@@ -69,8 +74,6 @@ def statement_cursor():
             connection.connection.prepare_threshold = _NEVER_BY_COUNT
         cursor = PreparedStatementCursor(connection.connection)
         # As Django's own cursors: the session's time zone only where the connection's differs.
-        from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
-
         loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
         if connection.timezone != loader.timezone:
             register_tzloader(connection.timezone, cursor)
