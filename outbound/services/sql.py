@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 try:
@@ -44,12 +44,11 @@ if ServerBindingCursor is not None:
 _NEVER_BY_COUNT = 2**62
 
 
-def prepares_statements() -> bool:
+def prepares_statements(db=None) -> bool:
     """Whether statement_cursor() prepares its statements (PostgreSQL with
     DATABASE_PREPARED_STATEMENTS on)."""
-    return (
-        ServerBindingCursor is not None and connection.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
-    )
+    db = db or connections[DEFAULT_DB_ALIAS]
+    return ServerBindingCursor is not None and db.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
 
 
 def statement_cursor():
@@ -61,24 +60,25 @@ def statement_cursor():
     each time cost PostgreSQL more than running them. It is Django's cursor wrapper all
     the same, so the execute wrappers (metrics), error translation and query log apply.
     """
-    if not prepares_statements():
-        return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        if connection.connection.prepare_threshold is None:
+    db = connections[DEFAULT_DB_ALIAS]  # the connection of this thread, looked up once
+    if not prepares_statements(db):
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        raw = db.connection
+        if raw.prepare_threshold is None:
             # psycopg prepares nothing on a connection without a threshold (Django's default,
             # for poolers), even when asked. A threshold no query reaches: only these
             # statements, which ask, are prepared; Django's own cursors bind on the client
             # and never prepare whatever the threshold.
-            connection.connection.prepare_threshold = _NEVER_BY_COUNT
-        cursor = PreparedStatementCursor(connection.connection)
+            raw.prepare_threshold = _NEVER_BY_COUNT
+        cursor = PreparedStatementCursor(raw)
         # As Django's own cursors: the session's time zone only where the connection's differs.
-        loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-        if connection.timezone != loader.timezone:
-            register_tzloader(connection.timezone, cursor)
-        connection.validate_thread_sharing()
-        return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+        if db.timezone != raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+            register_tzloader(db.timezone, cursor)
+        db.validate_thread_sharing()
+        return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
 
 
 def locking(clause: str) -> str:
@@ -196,6 +196,15 @@ def rows_as(cursor, record: type) -> list:
     """
     columns = _record_columns(record, column_names(cursor))
     return [record(**{name: row[index] for name, index in columns}) for row in cursor.fetchall()]
+
+
+def row_as_each(cursor, *records: type) -> tuple | None:
+    """The one fetched row as each of `records` (by column name, see rows_as), or None."""
+    names = column_names(cursor)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return tuple(record(**{name: row[index] for name, index in _record_columns(record, names)}) for record in records)
 
 
 def row_as(cursor, record: type):
