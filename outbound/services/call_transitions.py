@@ -44,6 +44,7 @@ class DueCall:
     time_zone: str
     dial_errors: int
     do_not_call: bool
+    due_at: datetime | str  # its next_attempt_at (SQLite answers text)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Claim:
 # do_not_call: the lead's own flag, or the number on the business's do-not-call list
 # (an opt-out pressed during another call of a run still in progress counts at once).
 _DUE_CALLS = """
-    SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors,
+    SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors, j.next_attempt_at AS due_at,
            COALESCE((SELECT l.do_not_call FROM leads l WHERE l.id = j.lead_id), FALSE) OR EXISTS (
                SELECT 1 FROM do_not_call_numbers d WHERE d.business_id = j.business_id AND d.phone = j.phone
            ) AS do_not_call

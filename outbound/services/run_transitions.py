@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from callcenter.models import BackgroundJob
@@ -16,7 +17,7 @@ from callcenter.services import background_job_finish
 from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.selectors import call_status_counts
 from outbound.services.call_transitions import DueCall, calls_due_lock_statement, calls_queued_cancel
-from outbound.services.sql import db_datetime, execute_in_turn, locking, row_as, rows_as
+from outbound.services.sql import db_datetime, execute_in_turn, locking, row_as, rows_as, rows_by_kind
 from outbound.services.wakeups import ActiveCall
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,27 @@ _ACTIVE_CALLS = """
 )
 
 
+# PostgreSQL: the active calls and the due calls (locked) in one statement, so after the run
+# lock a fill needs one more round trip, not two. One snapshot for both, taken once the
+# run lock is held (the statement before); each row says which it is (`kind`).
+_ACTIVE_AND_DUE = """
+    WITH due AS ({due})
+    SELECT 'active' AS kind, slot, call_sid IS NOT NULL AS has_sid, last_event_at, dial_started_at, claimed_at,
+           NULL::bigint AS id, NULL::integer AS claim_number, NULL::varchar AS phone, NULL::varchar AS time_zone,
+           NULL::integer AS dial_errors, NULL::boolean AS do_not_call, NULL::timestamptz AS due_at
+    FROM outbound_call_jobs WHERE run_id = %s AND status IN ({active})
+    UNION ALL
+    SELECT 'due', NULL, NULL, NULL, NULL, NULL, id, claim_number, phone, time_zone, dial_errors, do_not_call, due_at
+    FROM due"""
+
+
+def _active_and_due(cursor) -> tuple[list[ActiveCall], list[DueCall]]:
+    kinds = rows_by_kind(cursor, {"active": ActiveCall, "due": DueCall})
+    # The due calls oldest first, as the lock read them (a UNION promises no order).
+    due = sorted(kinds["due"], key=lambda call: (call.due_at, call.id))
+    return kinds["active"], due
+
+
 @dataclass(frozen=True)
 class FillStart:
     """What a fill reads once it holds the run lock: the run (None: no such run), its active
@@ -100,25 +122,29 @@ def run_lock_for_fill(*, run_id: int, now: datetime, due_limit: int) -> FillStar
     counting its free slots and taking them is one step; pause, resume and cancel take
     the same lock. Only the run row is locked (FOR UPDATE OF r), not its job or business.
 
-    Under that lock, the active calls and up to `due_limit` due calls (locked too) are read
-    in the same round trip (execute_in_turn: each statement after the lock is taken, with
-    a snapshot of its own), as nearly every fill of a running run needs both. A due call
-    locked here and left unclaimed is released at commit, unchanged.
+    Under that lock, the active calls and up to `due_limit` due calls (locked too) are read,
+    as nearly every fill of a running run needs both: each statement after the lock is
+    taken, with a snapshot of its own (execute_in_turn), and on PostgreSQL both in one
+    (_ACTIVE_AND_DUE). A due call locked here and left unclaimed is released at commit,
+    unchanged.
     """
-    run, active, due = execute_in_turn(
-        [
-            (
-                _RUN_LOCK + locking("FOR UPDATE OF r"),
-                [db_datetime(now - HEARTBEAT_EVERY), run_id],
-                lambda cursor: row_as(cursor, LockedRun),
-            ),
-            (_ACTIVE_CALLS, [run_id, *ACTIVE], lambda cursor: rows_as(cursor, ActiveCall)),
-            (
-                *calls_due_lock_statement(run_id=run_id, limit=due_limit, now=now),
-                lambda cursor: rows_as(cursor, DueCall),
-            ),
-        ]
+    lock = (
+        _RUN_LOCK + locking("FOR UPDATE OF r"),
+        [db_datetime(now - HEARTBEAT_EVERY), run_id],
+        lambda cursor: row_as(cursor, LockedRun),
     )
+    due_sql, due_params = calls_due_lock_statement(run_id=run_id, limit=due_limit, now=now)
+    if connection.vendor == "postgresql":
+        sql = _ACTIVE_AND_DUE.format(due=due_sql, active=", ".join(["%s"] * len(ACTIVE)))
+        run, (active, due) = execute_in_turn([lock, (sql, [*due_params, run_id, *ACTIVE], _active_and_due)])
+    else:
+        run, active, due = execute_in_turn(
+            [
+                lock,
+                (_ACTIVE_CALLS, [run_id, *ACTIVE], lambda cursor: rows_as(cursor, ActiveCall)),
+                (due_sql, due_params, lambda cursor: rows_as(cursor, DueCall)),
+            ]
+        )
     return FillStart(run=run, active=active, due=due)
 
 

@@ -198,6 +198,20 @@ def rows_as(cursor, record: type) -> list:
     return [record(**{name: row[index] for name, index in columns}) for row in cursor.fetchall()]
 
 
+def rows_by_kind(cursor, records: dict[str, type], *, kind_column: str = "kind") -> dict[str, list]:
+    """The fetched rows of a statement that returns several kinds of rows (a UNION ALL of
+    them, say), each as the record of its kind (by column name, see rows_as); the column
+    `kind_column` names the kind of each row."""
+    names = column_names(cursor)
+    kind_index = names.index(kind_column)
+    columns = {kind: _record_columns(record, names) for kind, record in records.items()}
+    found: dict[str, list] = {kind: [] for kind in records}
+    for row in cursor.fetchall():
+        kind = row[kind_index]
+        found[kind].append(records[kind](**{name: row[index] for name, index in columns[kind]}))
+    return found
+
+
 def row_as_each(cursor, *records: type) -> tuple | None:
     """The one fetched row as each of `records` (by column name, see rows_as), or None."""
     names = column_names(cursor)
