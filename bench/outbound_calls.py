@@ -8,7 +8,7 @@ with its faults on, on this machine.
 Creates a scratch database `<DATABASE_URL's database>_bench` (migrated, schedules registered
 as `manage.py setup_schedules` does), then:
 
-1. system: gunicorn (webhooks) + a django-q2 cluster on its own Redis (fills, wake-ups, its
+1. system: gunicorn with deploy/gunicorn.conf.py (webhooks) + a django-q2 cluster on its own Redis (fills, wake-ups, its
    own scheduler running the reconciler and the safety tick: nothing is ticked by hand) + the simulator with dropped,
    duplicated and reordered callbacks, 1% HTTP 5xx and bursts of 429 (every 5 s, 0.5 s during
    which calls.create is refused), retries on (busy / no-answer dialed again). One run per
@@ -136,7 +136,7 @@ def make_run_leads(business, count: int, prefix: str) -> set[str]:
 
 @contextmanager
 def system_processes(args, extra_env: dict):
-    """gunicorn + one qcluster (with its scheduler), as `scripts/run` starts them."""
+    """gunicorn with the shipped settings + one qcluster (with its scheduler)."""
     from django.conf import settings
 
     port = free_port()
@@ -147,21 +147,21 @@ def system_processes(args, extra_env: dict):
         **extra_env,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "Q_WORKERS": str(args.q_workers),
+        # The shipped gunicorn settings (deploy/gunicorn.conf.py), on a TCP port, with an access
+        # log of path, status and request time in microseconds.
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": str(args.web_workers),
+        "WEB_THREADS": str(args.threads),
+        "GUNICORN_ACCESS_LOG": str(access_log),
     }
     web = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
-            "callcenter.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.threads),
-            "--access-logfile",
-            str(access_log),
+            "--config",
+            str(ROOT / "deploy/gunicorn.conf.py"),
             "--access-logformat",
             "%(U)s %(s)s %(D)s",
+            "callcenter.wsgi",
         ],
         cwd=ROOT,
         env=env,
@@ -180,10 +180,74 @@ def system_processes(args, extra_env: dict):
     settings.PUBLIC_BASE_URL = env["PUBLIC_BASE_URL"]
     try:
         time.sleep(3)  # gunicorn and the cluster start
-        yield access_log
+        yield SystemHandle(access_log=access_log, cpu=CpuLedger(web=web.pid, workers=worker.pid))
     finally:
         stop(worker)
         stop(web)
+
+
+class CpuLedger:
+    """CPU seconds spent by each part of the system between start() and stop(): where a
+    saturated machine's two cores went (the simulator and this benchmark's samplers are
+    "bench"; whatever else ran on the machine meanwhile is "other")."""
+
+    def __init__(self, *, web: int, workers: int):
+        self.roots = {"web (gunicorn)": web, "workers (qcluster)": workers}
+        self.started: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    @staticmethod
+    def _tree_seconds(pid: int) -> float:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            # A reaped child's time (a recycled worker) is added to its parent's children_*.
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
+    def _snapshot(self) -> dict[str, float]:
+        import psutil
+
+        seconds = {name: self._tree_seconds(pid) for name, pid in self.roots.items()}
+        postgres = 0.0
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            times = process.info["cpu_times"]
+            if process.info["name"] == "postgres" and times is not None:
+                # The postmaster's children_* hold the backends that have exited (closed connections).
+                postgres += times.user + times.system + times.children_user + times.children_system
+        seconds["postgresql"] = postgres
+        own = psutil.Process().cpu_times()
+        seconds["bench (simulator, samplers)"] = own.user + own.system
+        machine = psutil.cpu_times()
+        seconds["machine"] = machine.user + machine.system + machine.nice + getattr(machine, "softirq", 0.0)
+        return seconds
+
+    def start(self) -> None:
+        self.started = self._snapshot()
+
+    def stop(self) -> None:
+        ended = self._snapshot()
+        self.spent = {name: ended[name] - self.started.get(name, 0.0) for name in ended}
+        self.spent["other"] = self.spent.pop("machine") - sum(self.spent.values())
+
+    def line(self, calls: int) -> str:
+        return ", ".join(f"{name} {1000 * seconds / max(calls, 1):.1f}" for name, seconds in self.spent.items())
+
+
+class SystemHandle:
+    def __init__(self, *, access_log: Path, cpu: CpuLedger):
+        self.access_log = access_log
+        self.cpu = cpu
 
 
 def start_runs(args, *, businesses: int, leads: int, tag: str):
@@ -273,8 +337,10 @@ def bench_system(args, sim) -> dict:
 
     sim.reset()
     sim.configure(**FAULTS, outcomes=OUTCOMES)
-    with system_processes(args, {}) as access_log:
+    with system_processes(args, {}) as system:
+        access_log = system.access_log
         runs, phones_by_business = start_runs(args, businesses=args.businesses, leads=args.leads, tag="1")
+        system.cpu.start()
         started = time.monotonic()
         sampler = SlotSampler([run.pk for run in runs])
         bursts = RateLimitBursts(sim)
@@ -288,6 +354,7 @@ def bench_system(args, sim) -> dict:
                 break
             time.sleep(0.2)
         elapsed = time.monotonic() - started
+        system.cpu.stop()
         sampler.halt.set()
         bursts.halt.set()
         sampler.join()
@@ -324,6 +391,7 @@ def bench_system(args, sim) -> dict:
         "utilisation_held_outside_bursts": outside_bursts["held"],
         "utilisation_live_outside_bursts": outside_bursts["live"],
         "bursts": len(bursts.windows),
+        "cpu_ms_per_call": system.cpu.line(len(sim_calls)),
     }
 
 
@@ -660,6 +728,8 @@ def main() -> None:
             f"p50 {spread([s['p50_ms'] for s in systems], '.1f')} ms, "
             f"p99 {spread([s['p99_ms'] for s in systems], '.1f')} ms (target <= 50 ms at 10,000 calls)"
         )
+        for system in systems:
+            print(f"  CPU ms per call       {system['cpu_ms_per_call']}")
         print(
             f"  cap violations        {sum(s['violations'] for s in systems)} in all rounds "
             "(runs whose sim timelines overlapped > concurrency)"

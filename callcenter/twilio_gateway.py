@@ -30,7 +30,9 @@ from callcenter.ops import metrics
 logger = logging.getLogger(__name__)
 
 TWILIO_API_DEFAULT_BASE_URL = "https://api.twilio.com"
-STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+# Not "initiated": it follows calls.create's own answer (which gave the SID) within
+# milliseconds and tells the system nothing it uses; leaving it out spares a webhook per call.
+STATUS_CALLBACK_EVENTS = ("ringing", "answered", "completed")
 # in-progress when recording starts; then completed, or absent when Twilio has no audio.
 RECORDING_STATUS_CALLBACK_EVENTS = ("in-progress", "completed", "absent")
 # Twilio's answer to an update of a call that has already ended.
@@ -232,7 +234,7 @@ def call_create(
     ring_timeout_seconds: int = 30,
 ) -> CallInfo:
     """Start an outbound call. Twilio fetches ``twiml_url`` on answer and POSTs the status
-    events initiated, ringing, answered and completed to ``status_callback_url``.
+    events ringing, answered and completed to ``status_callback_url``.
     ``machine_detection``: True for Twilio's "Enable" (AnsweredBy human, machine_start, fax,
     unknown), or the mode by name ("DetectMessageEnd": machine_end_beep / _silence / _other)."""
     options = {}

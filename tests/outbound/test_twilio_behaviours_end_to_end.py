@@ -89,3 +89,21 @@ def test_cancelling_a_run_cancels_its_ringing_calls_at_twilio(business, wired, c
     dialed = [job for job in jobs if job.call_sid]
     assert len(dialed) == 3 and all(job.twilio_status == "canceled" and job.ended_at for job in dialed)
     assert wired.wait_idle()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.twilio_sim(time_scale=100, seed=23)
+def test_calls_subscribe_to_ringing_answered_and_completed_only(business, wired):
+    # "initiated" would follow calls.create's own answer and change nothing: a webhook spared per call.
+    from outbound.models import CallEvent
+
+    leads = make_leads(business, 3)
+    wired.configure(outcomes_by_number={lead.phone: "completed" for lead in leads})
+    run = services.outbound_run_start(business=business, selection={"lead_ids": [lead.pk for lead in leads]})
+    run = drive_until_finished(run, timeout=30)
+    assert_run_sound(run, wired.calls(), {lead.phone for lead in leads})
+
+    for call in wired.calls():
+        assert call["status_callback_events"] == ["answered", "completed", "ringing"]
+    statuses = Counter(CallEvent.objects.filter(job__run=run).values_list("call_status", flat=True))
+    assert statuses == {"ringing": 3, "in-progress": 3, "completed": 3}
