@@ -110,6 +110,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# The per-call path's own statements (outbound/services/sql.py) are prepared on each
+# PostgreSQL connection. Off behind a transaction pooler without prepared statement
+# support (PgBouncer before 1.21, or without max_prepared_statements): docs/scaling.md.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n -----------------------------------------------------------------------

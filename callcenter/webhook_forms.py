@@ -8,7 +8,9 @@ would only make Twilio send it again, and a value that reached the database woul
 import logging
 
 from django import forms
+from django.forms.forms import DeclarativeFieldsMetaclass
 from django.http import HttpRequest
+from django.utils.datastructures import MultiValueDict
 
 from callcenter.validators import unstorable_text
 
@@ -27,15 +29,32 @@ def count_field(*, required: bool = False, max_value: int = INT32_MAX) -> forms.
     return forms.IntegerField(min_value=0, max_value=max_value, required=required)
 
 
-class TwilioCallbackForm(forms.Form):
-    """The query string and the POST parameters of one callback, as one form."""
+class _SharedFields(dict):
+    """A callback form's fields, shared by all its instances (see TwilioCallbackForm)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _CallbackFormMetaclass(DeclarativeFieldsMetaclass):
+    def __new__(mcs, name, bases, attrs):
+        form_class = super().__new__(mcs, name, bases, attrs)
+        form_class.base_fields = _SharedFields(form_class.base_fields)
+        return form_class
+
+
+class TwilioCallbackForm(forms.Form, metaclass=_CallbackFormMetaclass):
+    """The query string and the POST parameters of one callback, as one form.
+
+    It only validates, it is never rendered, so its instances share the class's fields:
+    Django deep-copies them for each form (for rendering's sake), which a webhook would pay
+    on every callback.
+    """
 
     def __init__(self, request: HttpRequest):
-        data = request.GET.copy()
-        for name, values in request.POST.lists():
-            data.setlist(name, values)
-        self.raw = data
-        super().__init__(data=data)
+        # A POST parameter wins over a query parameter of the same name.
+        self.raw = MultiValueDict({**dict(request.GET.lists()), **dict(request.POST.lists())})
+        super().__init__(data=self.raw)
 
     def clean(self):
         cleaned = super().clean()

@@ -19,15 +19,26 @@ def _statement_kind(sql) -> str:
     return word if word in _STATEMENTS else "other"
 
 
+# The histogram of each (alias, statement kind), looked up once: labels() takes a lock and
+# builds its key on every call, and every SQL statement of the process comes through here.
+_query_histograms: dict[tuple[str, str], object] = {}
+
+
+def _query_histogram(alias: str, kind: str):
+    histogram = _query_histograms.get((alias, kind))
+    if histogram is None:
+        histogram = _query_histograms.setdefault(
+            (alias, kind), metrics.DB_QUERY_LATENCY.labels(alias=alias, statement=kind)
+        )
+    return histogram
+
+
 def _timed_query(execute, sql, params, many, context):
     started = time.perf_counter()
     try:
         return execute(sql, params, many, context)
     finally:
-        alias = context["connection"].alias
-        metrics.DB_QUERY_LATENCY.labels(alias=alias, statement=_statement_kind(sql)).observe(
-            time.perf_counter() - started
-        )
+        _query_histogram(context["connection"].alias, _statement_kind(sql)).observe(time.perf_counter() - started)
 
 
 def _time_queries_of(sender, connection, **kwargs) -> None:

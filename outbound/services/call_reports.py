@@ -14,7 +14,15 @@ from django.utils import timezone
 from leads.models import DoNotCallNumber, Lead
 from leads.services import do_not_call_number_add
 from outbound.models import CallAttempt, OutboundCallJob
-from outbound.services.sql import db_datetime, execute_together, locking, row_as, row_update, row_update_statement
+from outbound.services.sql import (
+    db_datetime,
+    execute_together,
+    locking,
+    row_as,
+    row_update,
+    row_update_statement,
+    statement_cursor,
+)
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
@@ -90,12 +98,19 @@ def call_lock(*, job_id: int, wait_for_flush: bool = True) -> LockedCall | None:
     of a call waits for the previous one's commit. Asked for in the same statement as the
     lock, it costs no round trip of its own.
     """
+    sql, params = call_lock_statement(job_id=job_id, wait_for_flush=wait_for_flush)
+    with statement_cursor() as cursor:
+        cursor.execute(sql, params)
+        return row_as(cursor, LockedCall)
+
+
+def call_lock_statement(*, job_id: int, wait_for_flush: bool = True) -> tuple[str, list]:
+    """call_lock's statement, for a caller that sends it with others (sql.execute_in_turn);
+    its row is read with row_as(cursor, LockedCall)."""
     no_flush_wait = ""
     if not wait_for_flush and connection.vendor == "postgresql":
         no_flush_wait = ", set_config('synchronous_commit', 'off', true) AS no_flush_wait"
-    with connection.cursor() as cursor:
-        cursor.execute(_CALL_LOCK.format(no_flush_wait=no_flush_wait) + locking("FOR UPDATE OF j"), [job_id])
-        return row_as(cursor, LockedCall)
+    return _CALL_LOCK.format(no_flush_wait=no_flush_wait) + locking("FOR UPDATE OF j"), [job_id]
 
 
 def _report_changes(*, call: LockedCall, report: CallReport, now: datetime) -> dict:

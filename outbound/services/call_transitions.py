@@ -27,7 +27,7 @@ from django.utils import timezone
 from callcenter import twilio_gateway
 from outbound.models import CallAttempt, OutboundCallJob
 from outbound.services.call_reports import CallReport, call_end, call_lock
-from outbound.services.sql import db_datetime, locking, rows_as
+from outbound.services.sql import db_datetime, locking, rows_as, statement_cursor
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
@@ -44,6 +44,7 @@ class DueCall:
     time_zone: str
     dial_errors: int
     do_not_call: bool
+    due_at: datetime | str  # its next_attempt_at (SQLite answers text)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Claim:
     claim_number: int
     phone: str
     dial_errors: int
+    slot: int
+    claimed_at: datetime
 
 
 # --- Claim (under the run row lock) -----------------------------------------------------
@@ -64,11 +67,11 @@ class Claim:
 # do_not_call: the lead's own flag, or the number on the business's do-not-call list
 # (an opt-out pressed during another call of a run still in progress counts at once).
 _DUE_CALLS = """
-    SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors,
-           COALESCE(l.do_not_call, FALSE) OR EXISTS (
+    SELECT j.id, j.claim_number, j.phone, j.time_zone, j.dial_errors, j.next_attempt_at AS due_at,
+           COALESCE((SELECT l.do_not_call FROM leads l WHERE l.id = j.lead_id), FALSE) OR EXISTS (
                SELECT 1 FROM do_not_call_numbers d WHERE d.business_id = j.business_id AND d.phone = j.phone
            ) AS do_not_call
-    FROM outbound_call_jobs j LEFT JOIN leads l ON l.id = j.lead_id
+    FROM outbound_call_jobs j
     WHERE j.run_id = %s AND j.status = %s AND j.next_attempt_at <= %s
     ORDER BY j.next_attempt_at, j.id LIMIT %s"""
 
@@ -80,18 +83,28 @@ def calls_due_lock(*, run_id: int, limit: int, now: datetime) -> list[DueCall]:
     LOCKED: a queued call locked elsewhere is being canceled or detached from its
     deleted lead; the next one will do.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _DUE_CALLS + locking("FOR UPDATE OF j SKIP LOCKED"), [run_id, CallStatus.QUEUED, db_datetime(now), limit]
-        )
+    sql, params = calls_due_lock_statement(run_id=run_id, limit=limit, now=now)
+    with statement_cursor() as cursor:
+        cursor.execute(sql, params)
         return rows_as(cursor, DueCall)
+
+
+def calls_due_lock_statement(*, run_id: int, limit: int, now: datetime) -> tuple[str, list]:
+    """calls_due_lock's statement, for a caller that sends it with others (sql.execute_in_turn);
+    its rows are read with rows_as(cursor, DueCall)."""
+    return _DUE_CALLS + locking("FOR UPDATE OF j SKIP LOCKED"), [run_id, CallStatus.QUEUED, db_datetime(now), limit]
 
 
 _CLAIM = """
     UPDATE outbound_call_jobs SET status = %s, slot = %s, claim_number = %s, claimed_at = %s,
         dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '',
-        waiting_for_hours = FALSE, updated_at = %s
+        waiting_for_hours = FALSE, updated_at = %s{no_flush_wait}
     WHERE id = %s"""
+_CLAIM_BY_VENDOR = {
+    "postgresql": _CLAIM.format(
+        no_flush_wait=" FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
+    ),
+}
 
 
 def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: datetime) -> Claim:
@@ -100,10 +113,18 @@ def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: 
     Needs the run row lock (the slot was counted free under it) and the call's row lock
     (calls_due_lock). The new claim number travels in the callback URLs, so reports
     about an earlier attempt can never be taken for this one.
+
+    The fill's transaction then commits without waiting for its WAL flush (PostgreSQL):
+    nothing outside the database acts on a claim before the dial gate, whose commit waits
+    for the flush, and the log is flushed in order, so the claim is on disk before any
+    calls.create. A claim lost with a crash before that leaves its call queued, and the
+    gate, finding no such claim, lets nothing be dialed. Whatever else the transaction
+    did (a heartbeat, leads skipped or sent to wait for their hours) the next fill redoes.
     """
     db_now = db_datetime(now)
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, [CallStatus.DIALING, slot, call.claim_number + 1, db_now, db_now, call.id])
+    sql = _CLAIM_BY_VENDOR.get(connection.vendor) or _CLAIM.format(no_flush_wait="")
+    with statement_cursor() as cursor:
+        cursor.execute(sql, [CallStatus.DIALING, slot, call.claim_number + 1, db_now, db_now, call.id])
     return Claim(
         job_id=call.id,
         run_id=run_id,
@@ -111,6 +132,8 @@ def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: 
         claim_number=call.claim_number + 1,
         phone=call.phone,
         dial_errors=call.dial_errors,
+        slot=slot,
+        claimed_at=now,
     )
 
 
@@ -158,21 +181,39 @@ def call_dial_gate(*, claim: Claim, now: datetime) -> bool:
     False when the claim was taken back first (the reconciler releases only claims that
     never passed the gate), so a lead is never dialed twice by accident.
     """
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_DIAL_GATE, [db_datetime(now), claim.job_id, claim.claim_number, CallStatus.DIALING])
         return cursor.rowcount == 1
 
 
 _SID_RECORD = """
-    UPDATE outbound_call_jobs SET call_sid = %s
+    UPDATE outbound_call_jobs SET call_sid = %s{no_flush_wait}
     WHERE id = %s AND claim_number = %s AND call_sid IS NULL AND status <> %s"""
+# Its own transaction (autocommit) commits without waiting for its WAL flush: see call_sid_record.
+_SID_RECORD_NO_FLUSH_WAIT = {
+    "postgresql": _SID_RECORD.format(
+        no_flush_wait=" FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
+    ),
+}
 
 
-def call_sid_record(*, claim: Claim, call_sid: str) -> None:
+def call_sid_record(*, claim: Claim, call_sid: str) -> bool:
     """Store the SID calls.create answered with, unless a callback was first and stored it
-    already, or a final report requeued the call meanwhile."""
-    with connection.cursor() as cursor:
-        cursor.execute(_SID_RECORD, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
+    already, or a final report requeued the call meanwhile. True when it was stored.
+
+    Not waiting for the WAL flush (PostgreSQL): should a database crash lose it in the next
+    few milliseconds, nothing is dialed twice, as the dial gate before calls.create was
+    flushed; every callback of the call brings its SID (call_reports), and a call nothing
+    is heard of is looked up in Twilio's call list by the reconciler, as for a calls.create
+    without an answer. A row lock is no part of it: the claim number and the SID in the
+    WHERE clause decide. Inside a caller's transaction it would apply to all of that
+    transaction's changes, so there it waits like any commit.
+    """
+    sql = None if connection.in_atomic_block else _SID_RECORD_NO_FLUSH_WAIT.get(connection.vendor)
+    sql = sql or _SID_RECORD.format(no_flush_wait="")
+    with statement_cursor() as cursor:
+        cursor.execute(sql, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
+        return cursor.rowcount == 1
 
 
 # Twilio's codes for a number that cannot be called at all.

@@ -6,14 +6,21 @@ fills the run again once the change is committed.
 """
 
 import logging
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from outbound.models import CallEvent, OutboundCallJob, OutboundCallRun
-from outbound.services.call_reports import CallReport, LockedCall, call_end, call_lock, call_progress_record
+from outbound.services.call_reports import (
+    CallReport,
+    LockedCall,
+    call_end,
+    call_lock_statement,
+    call_progress_record,
+)
 from outbound.services.dispatch import dispatch_fill_on_commit
-from outbound.services.sql import db_datetime
+from outbound.services.sql import db_datetime, execute_in_turn, row_as, row_as_each, statement_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +35,21 @@ TWILIO_FINAL = ("completed", "busy", "no-answer", "canceled", "failed")
 _STATUS_ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 _RETRYABLE_OUTCOMES = (Outcome.BUSY, Outcome.NO_ANSWER)
 _PAYLOAD_FIELD = CallEvent._meta.get_field("payload")
-_EVENT_INSERT = (
-    "INSERT INTO call_events"
-    " (call_sid, kind, sequence_number, call_status, claim_number, job_id, payload, received_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (call_sid, kind, sequence_number) DO NOTHING RETURNING id"
-)
+# The event names its call job only if the job exists (the URL's job_id may name none):
+# {job} is the id read from the jobs table, or from the locked row (_LOCK_AND_EVENT).
+_EVENT_INSERT = """
+    INSERT INTO call_events
+        (call_sid, kind, sequence_number, call_status, claim_number, payload, received_at, job_id)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, {job})
+    ON CONFLICT (call_sid, kind, sequence_number) DO NOTHING RETURNING id"""
+_EVENT_INSERT_BY_JOB_ID = _EVENT_INSERT.format(job="(SELECT id FROM outbound_call_jobs WHERE id = %s)")
+# PostgreSQL: the call's row lock and the event in one statement. The event's row takes the
+# locked call's id, so it is inserted only once the lock is held, as when they were two
+# statements: a duplicate waits for the lock, then finds the event its twin committed.
+_LOCK_AND_EVENT = """
+    WITH locked AS ({call_lock}),
+    stored AS ({event_insert})
+    SELECT locked.*, EXISTS (SELECT 1 FROM stored) AS event_stored FROM (SELECT 1) AS one LEFT JOIN locked ON TRUE"""
 
 
 def call_report_from_callback(params) -> CallReport:
@@ -74,16 +90,15 @@ def call_status_callback_record(*, job_id: int, claim_number: int | None, params
     sequence = report.sequence_number
     if sequence is None:
         sequence = _STATUS_ORDER.get(report.status, len(_STATUS_ORDER))
+    event = _call_event_values(
+        call_sid=report.call_sid,
+        sequence_number=sequence,
+        call_status=report.status,
+        claim_number=claim_number,
+        payload=dict(params),
+    )
     with transaction.atomic():
-        job = call_lock(job_id=job_id, wait_for_flush=False)
-        stored = _call_event_store(
-            call_sid=report.call_sid,
-            sequence_number=sequence,
-            call_status=report.status,
-            claim_number=claim_number,
-            job_id=job.id if job is not None else None,
-            payload=dict(params),
-        )
+        job, stored = _call_lock_and_event_store(job_id=job_id, event=event)
         if not stored:
             return "duplicate"
         if job is None:
@@ -92,27 +107,51 @@ def call_status_callback_record(*, job_id: int, claim_number: int | None, params
         return call_report_apply(job=job, claim_number=claim_number, report=report)
 
 
-def _call_event_store(
-    *, call_sid: str, sequence_number: int, call_status: str, claim_number: int | None, job_id: int | None, payload
-) -> bool:
-    """Insert a status callback's event unless it is stored already. True when it was new.
+@dataclass(frozen=True)
+class _EventStored:
+    event_stored: bool
+
+
+def _call_lock_and_event_store(*, job_id: int, event: list) -> tuple[LockedCall | None, bool]:
+    """Lock the call's row (call_lock: the lock every report of the call takes) and store
+    the callback's event (its values, _call_event_values) under it. Returns the locked call
+    (None: no such job) and whether the event was new. One statement on PostgreSQL;
+    elsewhere two, in turn."""
+    lock_sql, lock_params = call_lock_statement(job_id=job_id, wait_for_flush=False)
+    if connection.vendor != "postgresql":
+        return tuple(
+            execute_in_turn(
+                [
+                    (lock_sql, lock_params, lambda cursor: row_as(cursor, LockedCall)),
+                    (_EVENT_INSERT_BY_JOB_ID, [*event, job_id], lambda cursor: cursor.fetchone() is not None),
+                ]
+            )
+        )
+    sql = _LOCK_AND_EVENT.format(call_lock=lock_sql, event_insert=_EVENT_INSERT.format(job="(SELECT id FROM locked)"))
+    with statement_cursor() as cursor:
+        cursor.execute(sql, [*lock_params, *event])
+        call, stored = row_as_each(cursor, LockedCall, _EventStored)
+    return (call if call.id is not None else None), stored.event_stored
+
+
+def _call_event_values(
+    *, call_sid: str, sequence_number: int, call_status: str, claim_number: int | None, payload
+) -> list:
+    """The values of a status callback's event (_EVENT_INSERT), inserted unless it is stored
+    already: a row comes back when it was new.
 
     ON CONFLICT DO NOTHING instead of catching the unique violation: no savepoint (two more
     round trips per callback) is needed to survive it. PostgreSQL and SQLite both have it.
     """
-    values = [
+    return [
         call_sid,
         CallEvent.Kind.STATUS.value,
         sequence_number,
         call_status,
         claim_number,
-        job_id,
         _PAYLOAD_FIELD.get_db_prep_save(payload, connection),
         db_datetime(timezone.now()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENT_INSERT, values)
-        return cursor.fetchone() is not None
 
 
 def call_report_apply(*, job: LockedCall, claim_number: int | None, report: CallReport) -> str:

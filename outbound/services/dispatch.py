@@ -29,9 +29,11 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from callcenter import twilio_gateway
-from outbound.models import DialPacer, OutboundCallRun
+from callcenter.task_queue import queue_broker
+from outbound.models import MAX_SLOTS, DialPacer, OutboundCallRun
 from outbound.services.call_transitions import (
     Claim,
+    DueCall,
     call_claim,
     call_dial_fail,
     call_dial_gate,
@@ -45,15 +47,16 @@ from outbound.services.call_transitions import (
 )
 from outbound.services.calling_hours import calling_window
 from outbound.services.run_transitions import (
+    FillStart,
     LockedRun,
     run_cancel_request,
     run_finish,
     run_has_queued_calls,
     run_heartbeat,
     run_lock_for_fill,
-    run_used_slots,
 )
-from outbound.services.wakeups import run_fill_request, run_wakeup_arm_next
+from outbound.services.sql import statement_cursor
+from outbound.services.wakeups import ActiveCall, run_fill_request, run_wakeup_arm_next, run_wakeup_stands
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,9 @@ def _queue_fill(run_id: int) -> None:
     # call, and with save_limit set django-q2 reads every stored success (up to the
     # limit, under a lock) to prune them each time it saves one; the run and its calls
     # already say what each fill did. A failed fill is still saved.
-    async_task("outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False)
+    async_task(
+        "outbound.tasks.fill_slots", run_id, task_name=f"outbound-fill-{run_id}", save=False, broker=queue_broker()
+    )
 
 
 def run_fill_slots(*, run_id: int) -> int:
@@ -97,33 +102,46 @@ def run_fill_slots(*, run_id: int) -> int:
     """
     dialed = 0
     while True:
-        claims = _claim_due_calls(run_id=run_id)
+        claims, start = _claim_due_calls(run_id=run_id)
         freed = 0
+        placed: list[ActiveCall] = []
         for claim in claims:
-            if _dial(claim):
+            if _dial(claim, placed=placed):
                 freed += 1
             else:
                 dialed += 1
         if not freed:
-            run_wakeup_arm_next(run_id=run_id)
+            # What the fill saw under the run lock, and the calls it placed, may show that
+            # the arranged wake-up stands; anything else (a dial refused or without an
+            # answer, a run that is not filling) asks the database.
+            if (
+                start is None
+                or len(placed) < len(claims)
+                or not run_wakeup_stands(
+                    arranged=start.run.wakeup_due_at, active=start.active + placed, concurrency=start.run.concurrency
+                )
+            ):
+                run_wakeup_arm_next(run_id=run_id)
             return dialed
 
 
 # --- Claiming (one transaction under the run row lock) ------------------------------------
 
 
-def _claim_due_calls(*, run_id: int) -> list[Claim]:
+def _claim_due_calls(*, run_id: int) -> tuple[list[Claim], FillStart | None]:
+    """The claims made, and what the fill saw under the run lock (None: the run is gone,
+    over or being canceled)."""
     now = timezone.now()
     with transaction.atomic():
-        run = run_lock_for_fill(run_id=run_id, now=now)
+        start = run_lock_for_fill(run_id=run_id, now=now, due_limit=MAX_SLOTS)
+        run, used_slots = start.run, start.used_slots
         if run is None:
-            return []
+            return [], None
         if run.status not in OutboundCallRun.ACTIVE_STATUSES:
             # Ended (failed with its abandoned job, or finished): a retry queued meanwhile
             # by a late report never dials.
             calls_queued_cancel(run_id=run_id, now=now)
-            return []
-        used_slots = run_used_slots(run_id=run_id)
+            return [], None
         if run.heartbeat_due:
             run_heartbeat(run=run, now=now)
         if run.cancel_requested or run.job_cancel_requested:
@@ -134,27 +152,36 @@ def _claim_due_calls(*, run_id: int) -> list[Claim]:
             calls_queued_cancel(run_id=run_id, now=now)
             if not used_slots:
                 run_finish(run_id=run_id, status=RunStatus.CANCELED, message=_("Canceled on request."))
-            return []
+            return [], None
         free_slots = [slot for slot in range(1, run.concurrency + 1) if slot not in used_slots]
         claims = []
         if free_slots and run.status == RunStatus.RUNNING:
-            claims = _claim_into(run=run, free_slots=free_slots, now=now)
+            claims = _claim_into(run=run, free_slots=free_slots, due=start.due, now=now)
         # Whether anything is still queued is only asked when it can end the run: a claim
         # already proves it, and an active call keeps the run going anyway.
         if not claims and not used_slots and not run_has_queued_calls(run_id=run_id):
             run_finish(run_id=run_id, status=RunStatus.SUCCEEDED)
-        return claims
+            return [], None
+        return claims, start
 
 
-def _claim_into(*, run: LockedRun, free_slots: list[int], now: datetime) -> list[Claim]:
-    """Claim due calls into the free slots. A lead that must not be called is skipped, and
-    one outside its calling hours waits for them; either way its slot goes to the next."""
+def _claim_into(*, run: LockedRun, free_slots: list[int], due: list[DueCall], now: datetime) -> list[Claim]:
+    """Claim due calls into the free slots: first those locked with the run (`due`, at most
+    MAX_SLOTS), then more while slots stay free and more may be due. A lead that must not be
+    called is skipped, and one outside its calling hours waits for them; either way its
+    slot goes to the next."""
     window = calling_window(start=run.hours_start, end=run.hours_end)
     claims: list[Claim] = []
+    more_due = len(due) == MAX_SLOTS
     while free_slots:
-        due = calls_due_lock(run_id=run.id, limit=len(free_slots), now=now)
         if not due:
-            break
+            if not more_due:
+                break
+            due = calls_due_lock(run_id=run.id, limit=len(free_slots), now=now)
+            more_due = len(due) == len(free_slots)
+            if not due:
+                break
+        due, rest = due[: len(free_slots)], due[len(free_slots) :]
         for call in due:
             if call.do_not_call:
                 call_skip_do_not_call(call=call, now=now)
@@ -166,16 +193,19 @@ def _claim_into(*, run: LockedRun, free_slots: list[int], now: datetime) -> list
             claims.append(
                 call_claim(call=call, run_id=run.id, business_id=run.business_id, slot=free_slots.pop(0), now=now)
             )
+        due = rest
     return claims
 
 
 # --- Dialing (no lock held) -----------------------------------------------------------------
 
 
-def _dial(claim: Claim) -> bool:
-    """Place the claimed call. True when the number failed for good and the slot is free again."""
+def _dial(claim: Claim, *, placed: list[ActiveCall]) -> bool:
+    """Place the claimed call. True when the number failed for good and the slot is free again.
+    A call placed and recorded with its SID is added to `placed`."""
     dial_pacer_wait()
-    if not call_dial_gate(claim=claim, now=timezone.now()):
+    dial_started_at = timezone.now()
+    if not call_dial_gate(claim=claim, now=dial_started_at):
         logger.info("Call %s: claim %s was taken back before dialing", claim.job_id, claim.claim_number)
         return False
     try:
@@ -198,7 +228,16 @@ def _dial(claim: Claim) -> bool:
             error=error,
         )
         return False
-    call_sid_record(claim=claim, call_sid=call.sid)
+    if call_sid_record(claim=claim, call_sid=call.sid):
+        placed.append(
+            ActiveCall(
+                slot=claim.slot,
+                has_sid=True,
+                last_event_at=None,
+                dial_started_at=dial_started_at,
+                claimed_at=claim.claimed_at,
+            )
+        )
     return False
 
 
@@ -235,7 +274,7 @@ def dial_pacer_wait() -> None:
         return
     interval = 1.0 / rate
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO outbound_dial_pacer (id, next_slot_at)

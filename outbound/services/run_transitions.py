@@ -16,8 +16,9 @@ from callcenter.models import BackgroundJob
 from callcenter.services import background_job_finish
 from outbound.models import OutboundCallJob, OutboundCallRun
 from outbound.selectors import call_status_counts
-from outbound.services.call_transitions import calls_queued_cancel
-from outbound.services.sql import db_datetime, locking, row_as
+from outbound.services.call_transitions import DueCall, calls_due_lock_statement, calls_queued_cancel
+from outbound.services.sql import db_datetime, execute_in_turn, locking, row_as, rows_as, rows_by_kind
+from outbound.services.wakeups import ActiveCall
 
 logger = logging.getLogger(__name__)
 
@@ -52,41 +53,99 @@ class LockedRun:
     time_zone: str
     hours_start: time | None
     hours_end: time | None
+    wakeup_due_at: datetime | str | None
 
 
+# The job, business, hours and wake-up rows (one each at most) are read by scalar subqueries,
+# not joins: PostgreSQL plans this statement on every fill, and planning a five-table join
+# cost several times its execution.
 _RUN_LOCK = """
     SELECT r.id, r.status, r.concurrency, r.total_leads, r.business_id, r.background_job_id,
            r.cancel_requested_at IS NOT NULL AS cancel_requested,
-           bj.cancel_requested_at IS NOT NULL AS job_cancel_requested,
-           bj.heartbeat_at <= %s AS heartbeat_due,
-           b.time_zone, h.start AS hours_start, h."end" AS hours_end
+           (SELECT bj.cancel_requested_at IS NOT NULL FROM background_jobs bj WHERE bj.id = r.background_job_id)
+               AS job_cancel_requested,
+           (SELECT bj.heartbeat_at <= %s FROM background_jobs bj WHERE bj.id = r.background_job_id) AS heartbeat_due,
+           (SELECT b.time_zone FROM businesses b WHERE b.id = r.business_id) AS time_zone,
+           (SELECT h.start FROM outbound_calling_hours h WHERE h.business_id = r.business_id) AS hours_start,
+           (SELECT h."end" FROM outbound_calling_hours h WHERE h.business_id = r.business_id) AS hours_end,
+           (SELECT w.due_at FROM outbound_run_wakeups w WHERE w.run_id = r.id) AS wakeup_due_at
     FROM outbound_call_runs r
-    JOIN background_jobs bj ON bj.id = r.background_job_id
-    JOIN businesses b ON b.id = r.business_id
-    LEFT JOIN outbound_calling_hours h ON h.business_id = r.business_id
     WHERE r.id = %s"""
 
-
-def run_lock_for_fill(*, run_id: int, now: datetime) -> LockedRun | None:
-    """Lock the run row and read it. The lock serialises every filler of this run, so
-    counting its free slots and taking them is one step; pause, resume and cancel take
-    the same lock. Only the run row is locked (FOR UPDATE OF r), not its job or business."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RUN_LOCK + locking("FOR UPDATE OF r"), [db_datetime(now - HEARTBEAT_EVERY), run_id])
-        return row_as(cursor, LockedRun)
-
-
-_USED_SLOTS = "SELECT slot FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})".format(  # noqa: S608
+# The run's active calls: the slots they hold and their signs of life (for the next
+# wake-up, wakeups.run_wakeup_stands). Only the active calls are read: a fill stays cheap
+# however many leads the run has. Exact only under the run lock.
+_ACTIVE_CALLS = """
+    SELECT slot, call_sid IS NOT NULL AS has_sid, last_event_at, dial_started_at, claimed_at
+    FROM outbound_call_jobs WHERE run_id = %s AND status IN ({})""".format(  # noqa: S608
     ", ".join(["%s"] * len(ACTIVE))  # one placeholder per active status
 )
 
 
-def run_used_slots(*, run_id: int) -> set[int]:
-    """The slots the run's active calls hold. Only the active calls are read: a fill stays
-    cheap however many leads the run has. Exact only under the run lock."""
-    with connection.cursor() as cursor:
-        cursor.execute(_USED_SLOTS, [run_id, *ACTIVE])
-        return {slot for (slot,) in cursor.fetchall()}
+# PostgreSQL: the active calls and the due calls (locked) in one statement, so after the run
+# lock a fill needs one more round trip, not two. One snapshot for both, taken once the
+# run lock is held (the statement before); each row says which it is (`kind`).
+_ACTIVE_AND_DUE = """
+    WITH due AS ({due})
+    SELECT 'active' AS kind, slot, call_sid IS NOT NULL AS has_sid, last_event_at, dial_started_at, claimed_at,
+           NULL::bigint AS id, NULL::integer AS claim_number, NULL::varchar AS phone, NULL::varchar AS time_zone,
+           NULL::integer AS dial_errors, NULL::boolean AS do_not_call, NULL::timestamptz AS due_at
+    FROM outbound_call_jobs WHERE run_id = %s AND status IN ({active})
+    UNION ALL
+    SELECT 'due', NULL, NULL, NULL, NULL, NULL, id, claim_number, phone, time_zone, dial_errors, do_not_call, due_at
+    FROM due"""
+
+
+def _active_and_due(cursor) -> tuple[list[ActiveCall], list[DueCall]]:
+    kinds = rows_by_kind(cursor, {"active": ActiveCall, "due": DueCall})
+    # The due calls oldest first, as the lock read them (a UNION promises no order).
+    due = sorted(kinds["due"], key=lambda call: (call.due_at, call.id))
+    return kinds["active"], due
+
+
+@dataclass(frozen=True)
+class FillStart:
+    """What a fill reads once it holds the run lock: the run (None: no such run), its active
+    calls, and its first due calls, locked (calls_due_lock)."""
+
+    run: LockedRun | None
+    active: list[ActiveCall]
+    due: list[DueCall]
+
+    @property
+    def used_slots(self) -> set[int]:
+        return {call.slot for call in self.active}
+
+
+def run_lock_for_fill(*, run_id: int, now: datetime, due_limit: int) -> FillStart:
+    """Lock the run row and read it. The lock serialises every filler of this run, so
+    counting its free slots and taking them is one step; pause, resume and cancel take
+    the same lock. Only the run row is locked (FOR UPDATE OF r), not its job or business.
+
+    Under that lock, the active calls and up to `due_limit` due calls (locked too) are read,
+    as nearly every fill of a running run needs both: each statement after the lock is
+    taken, with a snapshot of its own (execute_in_turn), and on PostgreSQL both in one
+    (_ACTIVE_AND_DUE). A due call locked here and left unclaimed is released at commit,
+    unchanged.
+    """
+    lock = (
+        _RUN_LOCK + locking("FOR UPDATE OF r"),
+        [db_datetime(now - HEARTBEAT_EVERY), run_id],
+        lambda cursor: row_as(cursor, LockedRun),
+    )
+    due_sql, due_params = calls_due_lock_statement(run_id=run_id, limit=due_limit, now=now)
+    if connection.vendor == "postgresql":
+        sql = _ACTIVE_AND_DUE.format(due=due_sql, active=", ".join(["%s"] * len(ACTIVE)))
+        run, (active, due) = execute_in_turn([lock, (sql, [*due_params, run_id, *ACTIVE], _active_and_due)])
+    else:
+        run, active, due = execute_in_turn(
+            [
+                lock,
+                (_ACTIVE_CALLS, [run_id, *ACTIVE], lambda cursor: rows_as(cursor, ActiveCall)),
+                (due_sql, due_params, lambda cursor: rows_as(cursor, DueCall)),
+            ]
+        )
+    return FillStart(run=run, active=active, due=due)
 
 
 def run_has_queued_calls(*, run_id: int) -> bool:

@@ -16,6 +16,7 @@ starts. The minute schedules stay as a safety net for wake-ups lost with a broke
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -23,8 +24,9 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from callcenter.task_queue import queue_broker
 from outbound.models import OutboundCallJob, OutboundCallRun
-from outbound.services.sql import db_datetime, locking
+from outbound.services.sql import db_datetime, locking, statement_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,17 @@ _FIRE = """
 _NEXT_DUE = "SELECT min(due_at) FROM outbound_run_wakeups WHERE due_at IS NOT NULL"
 
 
+@dataclass(frozen=True)
+class ActiveCall:
+    """An active call of a run as a fill sees it: its slot and its signs of life."""
+
+    slot: int
+    has_sid: bool
+    last_event_at: datetime | str | None
+    dial_started_at: datetime | str | None
+    claimed_at: datetime | str | None
+
+
 def lost_dial_after() -> timedelta:
     """How long a dial without a call SID waits before Twilio's call list decides its fate.
 
@@ -94,20 +107,20 @@ def run_fill_request(*, run_id: int) -> bool:
     """Mark a fill of the run as queued. True when the caller should queue it: none was queued
     (or the one queued is taken for lost)."""
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_FILL_REQUEST, [run_id, db_datetime(now), db_datetime(now - FILL_QUEUED_LOST_AFTER)])
         return cursor.fetchone() is not None
 
 
 def run_fill_started(*, run_id: int) -> None:
     """A queued fill starts: events from now on queue another one, as this fill may not see them."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_FILL_STARTED, [run_id])
 
 
 def run_wakeup_arm(*, run_id: int, at: datetime) -> None:
     """Arrange a look at the run at `at`, unless an earlier one is arranged already."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_ARM, [run_id, db_datetime(at)])
 
 
@@ -116,7 +129,7 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
     (None: nothing will, until an event). Returns that moment."""
     now = timezone.now()
     db_now = db_datetime(now)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _NEXT,
             [
@@ -135,17 +148,8 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
         return None
     _kind, running, arranged, _x, _y, concurrency = run
     arranged = _as_datetime(arranged)
-    candidates = []
-    actives = [row for row in rows if row[0] == "active"]
-    for _kind, has_sid, last_event_at, dial_started_at, claimed_at, _z in actives:
-        last_event_at, dial_started_at, claimed_at = map(_as_datetime, (last_event_at, dial_started_at, claimed_at))
-        if has_sid or last_event_at is not None:
-            last_sign = last_event_at or dial_started_at or claimed_at
-            candidates.append(last_sign + timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS))
-        elif dial_started_at is not None:
-            candidates.append(dial_started_at + lost_dial_after())
-        elif claimed_at is not None:
-            candidates.append(claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS))
+    actives = [ActiveCall(None, *row[1:5]) for row in rows if row[0] == "active"]
+    candidates = [due for due in map(_overdue_at, actives) if due is not None]
     later = _as_datetime(next((row[2] for row in rows if row[0] == "later"), None))
     if running and len(actives) < concurrency and later is not None:
         # A free slot and a call that falls due later. (Calls due already were claimed by the
@@ -166,12 +170,44 @@ def run_wakeup_arm_next(*, run_id: int) -> datetime | None:
     return wake_at
 
 
+def _overdue_at(call: ActiveCall) -> datetime | None:
+    """When an active call needs a look if nothing is heard of it: a call with no callback
+    is fetched, a dial without an answer looked up, a claim never dialed released."""
+    last_event_at, dial_started_at, claimed_at = map(
+        _as_datetime, (call.last_event_at, call.dial_started_at, call.claimed_at)
+    )
+    if call.has_sid or last_event_at is not None:
+        last_sign = last_event_at or dial_started_at or claimed_at
+        return last_sign + timedelta(seconds=settings.OUTBOUND_STUCK_CALL_SECONDS)
+    if dial_started_at is not None:
+        return dial_started_at + lost_dial_after()
+    if claimed_at is not None:
+        return claimed_at + timedelta(seconds=settings.OUTBOUND_LOST_CLAIM_SECONDS)
+    return None
+
+
+def run_wakeup_stands(*, arranged, active: list[ActiveCall], concurrency: int) -> bool:
+    """True when a fill that saw these active calls (under its run lock, plus the calls it
+    placed since) and this arranged wake-up would leave the wake-up as it is: every slot is
+    held, so no queued call due later needs a look, and no active call is overdue before
+    the arranged look. run_wakeup_arm_next would then change nothing, and its query is
+    spared (most fills of a busy run end so).
+
+    What changed since the fill looked only moves this the safe way: a callback makes a
+    call due later, and a call that ended has its own fill, which arranges the next look.
+    """
+    arranged = _as_datetime(arranged)
+    if arranged is None or len(active) < concurrency:
+        return False
+    return all((due := _overdue_at(call)) is not None and due >= arranged for call in active)
+
+
 def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | None) -> bool:
     """Set the run's wake-up to `at` (None: none) if it is still what this fill saw. A fill
     sees the whole run, so its answer replaces an earlier one that is no longer needed (a
     silent-call check for a call that has ended); a wake-up changed meanwhile by another
     process may know of something this fill did not see, and is not overwritten."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         if seen is None:
             cursor.execute(_REPLACE_NONE, [run_id, db_datetime(at) if at else None])
             return cursor.fetchone() is not None
@@ -182,7 +218,7 @@ def _run_wakeup_replace(*, run_id: int, seen: datetime | None, at: datetime | No
 def wakeups_fire(*, now: datetime | None = None) -> list[int]:
     """Take every run whose wake-up is due and hand it to a worker (inline when fills are)."""
     now = now or timezone.now()
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_FIRE.format(lock=locking("FOR UPDATE SKIP LOCKED")), [db_datetime(now), _FIRE_BATCH])
         run_ids = [run_id for (run_id,) in cursor.fetchall()]
     for run_id in run_ids:
@@ -196,11 +232,13 @@ def _dispatch_wake(run_id: int) -> None:
     else:
         from django_q.tasks import async_task
 
-        async_task("outbound.tasks.wake_run", run_id, task_name=f"outbound-wake-{run_id}", save=False)
+        async_task(
+            "outbound.tasks.wake_run", run_id, task_name=f"outbound-wake-{run_id}", save=False, broker=queue_broker()
+        )
 
 
 def wakeups_next_due() -> datetime | None:
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_NEXT_DUE)
         return _as_datetime(cursor.fetchone()[0])
 
