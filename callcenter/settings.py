@@ -304,6 +304,9 @@ RECORDING_FORMAT = os.environ.get("RECORDING_FORMAT", "mp3")
 # How long the signed file URL the prepare endpoint hands out stays valid (recordings.signed_urls):
 # long enough to listen through a call; also how long access outlives a removed membership.
 RECORDING_URL_MAX_AGE_SECONDS = env_int("RECORDING_URL_MAX_AGE_SECONDS", 3600)
+# How long a process takes a ready recording it has just served by signed URL to be still
+# ready, without asking the database again (recordings.services.ReadyRecordings); 0: every time.
+RECORDING_READY_CACHE_SECONDS = env_int("RECORDING_READY_CACHE_SECONDS", 2)
 
 # --- Production security --------------------------------------------------------------
 # All off by default (the embedded default serves plain HTTP on 127.0.0.1); docs/deploy.md

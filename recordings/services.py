@@ -8,6 +8,9 @@ A download run is a guarded job (callcenter.guarded_jobs): the partial unique in
 """
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -62,12 +65,63 @@ def recording_prepare(*, business: Business, call_sid: str, created_by=None) -> 
     return RecordingState(recording=recording, run=run)
 
 
+class ReadyRecordings:
+    """This process's recently seen ready recordings, each for RECORDING_READY_CACHE_SECONDS.
+
+    A player reads a recording in many Range requests, several a second while it buffers or
+    seeks: the recording's state, looked up for the first of them, stands for the next ones
+    of that short moment, so they cost no statement. A recording deleted or reset meanwhile
+    is served for at most that long by a process that has just served it (a signed URL
+    already outlives a removed membership for far longer: RECORDING_URL_MAX_AGE_SECONDS).
+    Only ready recordings are kept, at most MAX_ENTRIES of them.
+    """
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self):
+        self._entries: OrderedDict[tuple[int, str], tuple[float, Recording]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> Recording | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[int, str], recording: Recording) -> None:
+        seconds = settings.RECORDING_READY_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (time.monotonic() + seconds, recording)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+ready_recordings = ReadyRecordings()
+
+
 def recording_prepare_signed(*, business_id: int, call_sid: str) -> RecordingState:
     """recording_prepare for a signed file URL (recordings.signed_urls), whose request names
     the business by id and no user. Each range a player reads asks this: a recording ready
-    on storage costs one lean statement; any other state takes recording_prepare's path."""
+    on storage costs one lean statement, or none while ready_recordings holds it; any other
+    state takes recording_prepare's path."""
+    key = (business_id, call_sid)
+    recording = ready_recordings.get(key)
+    if recording is not None and recording.file.storage.exists(recording.file.name):
+        return RecordingState(recording=recording)
     recording = selectors.recording_file_get(business_id=business_id, call_sid=call_sid)
     if recording.absent_at is None and recording.is_ready and recording.file.storage.exists(recording.file.name):
+        ready_recordings.put(key, recording)
         return RecordingState(recording=recording)
     business = Business.objects.filter(pk=business_id).first()
     if business is None:

@@ -54,12 +54,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counts():
-    """Throttle and lockout counters live in the cache: each test starts with none."""
+    """Throttle and lockout counters live in the cache, recently served recordings in the
+    process: each test starts with none."""
     from django.core.cache import cache
 
+    from recordings.services import ready_recordings
+
     cache.clear()
+    ready_recordings.clear()
     yield
     cache.clear()
+    ready_recordings.clear()
 
 
 @pytest.fixture

@@ -64,6 +64,49 @@ def test_a_signed_range_costs_one_statement(anonymous, ready_recording, django_a
         assert anonymous.get(url, HTTP_RANGE="bytes=0-9").status_code == 206
 
 
+def test_the_next_ranges_of_the_moment_cost_none(anonymous, ready_recording, audio_bytes, django_assert_num_queries):
+    url = signed_url(ready_recording)
+    assert anonymous.get(url, HTTP_RANGE="bytes=0-9").status_code == 206
+    with django_assert_num_queries(0):
+        response = anonymous.get(url, HTTP_RANGE="bytes=10-19")
+    assert response.status_code == 206 and body(response) == audio_bytes[10:20]
+
+
+def test_a_deleted_recording_is_served_no_longer_than_the_cache_holds_it(
+    anonymous, ready_recording, settings, monkeypatch
+):
+    from recordings import services
+
+    settings.RECORDING_READY_CACHE_SECONDS = 2
+    now = [1000.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: now[0])
+    url = signed_url(ready_recording)
+    assert anonymous.get(url, HTTP_RANGE="bytes=0-9").status_code == 206
+    ready_recording.delete()
+    now[0] += 1.9
+    assert anonymous.get(url, HTTP_RANGE="bytes=0-9").status_code == 206
+    now[0] += 0.2
+    assert anonymous.get(url, HTTP_RANGE="bytes=0-9").status_code == 404
+
+
+def test_with_no_cache_every_range_asks_the_database(anonymous, ready_recording, settings, django_assert_num_queries):
+    settings.RECORDING_READY_CACHE_SECONDS = 0
+    url = signed_url(ready_recording)
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            assert anonymous.get(url, HTTP_RANGE="bytes=0-9").status_code == 206
+
+
+def test_the_cache_keeps_a_bounded_number_of_recordings(ready_recording, settings):
+    from recordings.services import ReadyRecordings
+
+    cache = ReadyRecordings()
+    for index in range(ReadyRecordings.MAX_ENTRIES + 10):
+        cache.put((1, f"CA{index}"), ready_recording)
+    assert len(cache._entries) == ReadyRecordings.MAX_ENTRIES
+    assert cache.get((1, "CA0")) is None and cache.get((1, f"CA{ReadyRecordings.MAX_ENTRIES + 9}")) is not None
+
+
 @pytest.mark.parametrize("delivery", ["django", "x-accel-redirect", "x-sendfile"])
 @pytest.mark.parametrize(
     "headers",
