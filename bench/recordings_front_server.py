@@ -275,6 +275,10 @@ def main() -> None:
     ratios = [accel / static for static, accel in zip(measured["static"], measured["accel"], strict=True)]
     print(f"  static  (nginx alias):                                  MiB/s {spread(measured['static'], 1)}")
     print(f"  accel   (prepare's signed url, Django checks + X-Accel): MiB/s {spread(measured['accel'], 1)}")
+    print(
+        f"          (RECORDING_READY_CACHE_SECONDS={os.environ.get('RECORDING_READY_CACHE_SECONDS', '2')}: "
+        "the recording's state asked of the database at most that often per process; 0: every range)"
+    )
     print(f"  accel / static, per repeat:                             x{spread(ratios)}")
     if args.poll_repeats:
         print(
