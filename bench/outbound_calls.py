@@ -274,12 +274,15 @@ class SlotSampler(threading.Thread):
     def run(self) -> None:
         with own_connection() as conn:
             while not self.halt.wait(0.1):
+                # Two index probes per run (the active-slot and due-call partial indexes), not a
+                # count over every queued call: the probe must not load the system it measures.
                 rows = conn.execute(
-                    "SELECT j.run_id, count(*) FILTER (WHERE j.status IN ('dialing', 'calling')),"
-                    " count(*) FILTER (WHERE j.status = 'queued' AND j.next_attempt_at <= now())"
-                    " FROM outbound_call_jobs j JOIN outbound_call_runs r ON r.id = j.run_id"
-                    " WHERE j.run_id = ANY(%s) AND r.status = 'running'"
-                    " AND j.status IN ('queued', 'dialing', 'calling') GROUP BY j.run_id",
+                    "SELECT r.id,"
+                    " (SELECT count(*) FROM outbound_call_jobs j"
+                    "  WHERE j.run_id = r.id AND j.status IN ('dialing', 'calling')),"
+                    " EXISTS (SELECT 1 FROM outbound_call_jobs j"
+                    "  WHERE j.run_id = r.id AND j.status = 'queued' AND j.next_attempt_at <= now())"
+                    " FROM outbound_call_runs r WHERE r.id = ANY(%s) AND r.status = 'running'",
                     (self.run_ids,),
                 ).fetchall()
                 self.samples.append((time.time(), {run_id: (held, due) for run_id, held, due in rows}))
