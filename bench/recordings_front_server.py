@@ -35,7 +35,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import requests
 
@@ -152,17 +151,6 @@ def server_means(exposition: str) -> dict[str, tuple[int, float]]:
     }
 
 
-def ensure_database(url: str) -> None:
-    """Create DATABASE_URL's database when it does not exist yet (a fresh machine)."""
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    with psycopg.connect(urlunparse(parsed._replace(path="/postgres")), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def spread(values: list[float], digits: int = 2) -> str:
     return f"median {statistics.median(values):.{digits}f} (min {min(values):.{digits}f}, max {max(values):.{digits}f})"
 
@@ -181,7 +169,6 @@ def main() -> None:
     layout = FrontLayout.create(workdir)
     media_root, cert, key = layout.media_root, layout.cert, layout.key
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cc_ops")
-    ensure_database(os.environ["DATABASE_URL"])
     setup_django(media_root=str(media_root))
 
     from django.utils import timezone
