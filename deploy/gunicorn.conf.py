@@ -52,13 +52,3 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
-
-
-def post_fork(server, worker):
-    import sys
-
-    # A thread back from a database round trip waits for the GIL until the running thread
-    # gives it up, at most this long: Python's 5 ms, several times over a webhook's round
-    # trips, made the tail of webhook latency on a busy host (p99 at 10,000 calls: ~97 ms
-    # at 5 ms, ~85 ms at 1 ms; README benchmarks).
-    sys.setswitchinterval(float(os.environ.get("WEB_GIL_SWITCH_MS", "1")) / 1000)
