@@ -13,7 +13,21 @@ def _visible_business_ids(request):
     return None if request.user.is_superuser else list(user_business_ids(request.user))
 
 
-class BusinessFilter(admin.SimpleListFilter):
+class _IdFilter(admin.SimpleListFilter):
+    """Filters `field` by the chosen id; a value that is not an id matches nothing."""
+
+    field = ""
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(**{self.field: int(self.value())})
+        except ValueError:
+            return queryset.none()
+
+
+class BusinessFilter(_IdFilter):
     title = _("business")
     parameter_name = "business__id__exact"
     field = "business_id"
@@ -26,20 +40,11 @@ class BusinessFilter(admin.SimpleListFilter):
         found = [(str(business.pk), business.name) for business in businesses[:200]]
         return found if len(found) > 1 else []
 
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        try:
-            return queryset.filter(**{self.field: int(self.value())})
-        except ValueError:
-            return queryset.none()
 
-
-class RecentOwnRowsFilter(admin.SimpleListFilter):
+class RecentOwnRowsFilter(_IdFilter):
     """The most recent rows of `model` the user may see, by id."""
 
     model = None
-    field = ""
     shown = 30
 
     def label(self, row):
@@ -51,11 +56,3 @@ class RecentOwnRowsFilter(admin.SimpleListFilter):
         if visible is not None:
             rows = rows.filter(business_id__in=visible)
         return [(str(row.pk), self.label(row)) for row in rows[: self.shown]]
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        try:
-            return queryset.filter(**{self.field: int(self.value())})
-        except ValueError:
-            return queryset.none()
