@@ -8,12 +8,16 @@ with its faults on, on this machine.
 Creates a scratch database `<DATABASE_URL's database>_bench` (migrated, schedules registered
 as `manage.py setup_schedules` does), then:
 
-1. system: gunicorn with deploy/gunicorn.conf.py (webhooks) + a django-q2 cluster on its own Redis (fills, wake-ups, its
-   own scheduler running the reconciler and the safety tick: nothing is ticked by hand) + the simulator with dropped,
-   duplicated and reordered callbacks, 1% HTTP 5xx and bursts of 429 (every 5 s, 0.5 s during
-   which calls.create is refused), retries on (busy / no-answer dialed again). One run per
-   business, all started at once. Prints calls/s, slot utilisation, webhook latency p50/p99
-   (gunicorn's own request time of /webhooks/twilio/call-status) and cap violations (runs
+1. system: nginx with the shipped site (deploy/nginx/, TLS) in front of gunicorn with
+   deploy/gunicorn.conf.py on a unix socket (webhooks) + a django-q2 cluster on its own Redis
+   (fills, wake-ups, its own scheduler running the reconciler and the safety tick: nothing is
+   ticked by hand) + the simulator, calling back through nginx, with dropped, duplicated and
+   reordered callbacks, 1% HTTP 5xx and bursts of 429 (every 5 s, 0.5 s during which
+   calls.create is refused), retries on (busy / no-answer dialed again). One run per business,
+   all started at once; no account dial limit unless --calls-per-second sets one. Prints
+   calls/s, slot utilisation, the status webhook's latency p50/p99 twice: as gunicorn handles
+   it (its own request time of /webhooks/twilio/call-status) and as nginx answers it (what
+   Twilio waits for, including the wait for a free gunicorn thread), and cap violations (runs
    whose calls overlapped more than their concurrency in the simulator's timelines; must be 0).
    Slot utilisation = slot-seconds in use / (concurrency x seconds during which the run had a
    due lead waiting), sampled every 0.1 s: "held" counts the calls the database holds a slot
@@ -378,7 +382,9 @@ def bench_system(args, sim) -> dict:
 
     sim.reset()
     sim.configure(**FAULTS, outcomes=OUTCOMES)
-    with system_processes(args, {}) as system:
+    # An account limit when asked for (--calls-per-second): dials then wait for the pacer.
+    account_limit = {"TWILIO_CALLS_PER_SECOND": str(args.calls_per_second)} if args.calls_per_second else {}
+    with system_processes(args, account_limit) as system:
         runs, phones_by_business = start_runs(args, businesses=args.businesses, leads=args.leads, tag="1")
         system.cpu.start()
         started = time.monotonic()
@@ -654,6 +660,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every phase; medians are printed")
     parser.add_argument("--only", choices=["system", "pacing", "per-call"], action="append", default=None)
     parser.add_argument("--pacing-calls", type=int, default=21)
+    parser.add_argument(
+        "--calls-per-second",
+        type=float,
+        default=0,
+        help="system phase: the account's dial limit (TWILIO_CALLS_PER_SECOND); 0, the default: none, the runs dial "
+        "as fast as the machine places calls",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE of every process")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
@@ -756,6 +769,7 @@ def main() -> None:
             f"system (production cadence: qcluster scheduler, no manual tick; faults {FAULTS}, "
             f"429 bursts {BURST_SECONDS} s every {BURST_EVERY_SECONDS:g} s, retries on): {args.businesses} runs x "
             f"{args.leads} leads, {args.web_workers} web x {args.threads} threads, {args.q_workers} q workers "
+            f"{f'(dials limited to {args.calls_per_second:g}/s) ' if args.calls_per_second else ''}"
             f"on Redis, sim time scale {args.time_scale:g}"
         )
         print(f"  calls placed          {spread([s['calls'] for s in systems], '.0f')}")
