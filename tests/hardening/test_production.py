@@ -68,6 +68,15 @@ def test_server_starts_with_a_secret_key():
     assert result.returncode == 0, result.stderr
 
 
+def test_a_starting_worker_loads_the_views_before_its_first_request():
+    # Twilio's first callbacks after a restart must not wait for the URLconf's imports.
+    views = ("outbound.webhooks", "recordings.api")
+    loaded = f"import sys, callcenter.wsgi; print(all(m in sys.modules for m in {views}))"
+    result = _manage("-c", loaded, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
 def test_testserver_is_not_an_allowed_host_outside_tests():
     result = _manage(
         "-c", "import django; django.setup(); from django.conf import settings; print(settings.ALLOWED_HOSTS)", env={}
