@@ -8,7 +8,7 @@ Each is one function owning its statement; rows are read by column name (sql.row
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from leads.models import DoNotCallNumber, Lead
@@ -18,6 +18,7 @@ from outbound.services.sql import (
     db_datetime,
     execute_together,
     locking,
+    no_flush_wait_column,
     row_as,
     row_update,
     row_update_statement,
@@ -107,10 +108,8 @@ def call_lock(*, job_id: int, wait_for_flush: bool = True) -> LockedCall | None:
 def call_lock_statement(*, job_id: int, wait_for_flush: bool = True) -> tuple[str, list]:
     """call_lock's statement, for a caller that sends it with others (sql.execute_in_turn);
     its row is read with row_as(cursor, LockedCall)."""
-    no_flush_wait = ""
-    if not wait_for_flush and connection.vendor == "postgresql":
-        no_flush_wait = ", set_config('synchronous_commit', 'off', true) AS no_flush_wait"
-    return _CALL_LOCK.format(no_flush_wait=no_flush_wait) + locking("FOR UPDATE OF j"), [job_id]
+    sql = _CALL_LOCK.format(no_flush_wait="" if wait_for_flush else no_flush_wait_column())
+    return sql + locking("FOR UPDATE OF j"), [job_id]
 
 
 def _report_changes(*, call: LockedCall, report: CallReport, now: datetime) -> dict:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from callcenter import twilio_gateway
 from outbound.models import CallAttempt, OutboundCallJob
 from outbound.services.call_reports import CallReport, call_end, call_lock
-from outbound.services.sql import db_datetime, locking, rows_as, statement_cursor
+from outbound.services.sql import db_datetime, locking, no_flush_wait_from, rows_as, statement_cursor
 
 CallStatus = OutboundCallJob.Status
 Outcome = OutboundCallJob.Outcome
@@ -100,11 +100,6 @@ _CLAIM = """
         dial_started_at = NULL, call_sid = NULL, last_sequence_number = -1, twilio_status = '',
         waiting_for_hours = FALSE, updated_at = %s{no_flush_wait}
     WHERE id = %s"""
-_CLAIM_BY_VENDOR = {
-    "postgresql": _CLAIM.format(
-        no_flush_wait=" FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
-    ),
-}
 
 
 def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: datetime) -> Claim:
@@ -122,7 +117,7 @@ def call_claim(*, call: DueCall, run_id: int, business_id: int, slot: int, now: 
     did (a heartbeat, leads skipped or sent to wait for their hours) the next fill redoes.
     """
     db_now = db_datetime(now)
-    sql = _CLAIM_BY_VENDOR.get(connection.vendor) or _CLAIM.format(no_flush_wait="")
+    sql = _CLAIM.format(no_flush_wait=no_flush_wait_from())
     with statement_cursor() as cursor:
         cursor.execute(sql, [CallStatus.DIALING, slot, call.claim_number + 1, db_now, db_now, call.id])
     return Claim(
@@ -189,12 +184,6 @@ def call_dial_gate(*, claim: Claim, now: datetime) -> bool:
 _SID_RECORD = """
     UPDATE outbound_call_jobs SET call_sid = %s{no_flush_wait}
     WHERE id = %s AND claim_number = %s AND call_sid IS NULL AND status <> %s"""
-# Its own transaction (autocommit) commits without waiting for its WAL flush: see call_sid_record.
-_SID_RECORD_NO_FLUSH_WAIT = {
-    "postgresql": _SID_RECORD.format(
-        no_flush_wait=" FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait"
-    ),
-}
 
 
 def call_sid_record(*, claim: Claim, call_sid: str) -> bool:
@@ -209,8 +198,7 @@ def call_sid_record(*, claim: Claim, call_sid: str) -> bool:
     WHERE clause decide. Inside a caller's transaction it would apply to all of that
     transaction's changes, so there it waits like any commit.
     """
-    sql = None if connection.in_atomic_block else _SID_RECORD_NO_FLUSH_WAIT.get(connection.vendor)
-    sql = sql or _SID_RECORD.format(no_flush_wait="")
+    sql = _SID_RECORD.format(no_flush_wait="" if connection.in_atomic_block else no_flush_wait_from())
     with statement_cursor() as cursor:
         cursor.execute(sql, [call_sid, claim.job_id, claim.claim_number, CallStatus.QUEUED])
         return cursor.rowcount == 1
