@@ -148,7 +148,7 @@ def system_processes(args, extra_env: dict):
     scheduler). The simulator calls back through nginx, as Twilio does."""
     from django.conf import settings
 
-    from tests.plugins.front import FrontLayout, Nginx, render_site
+    from tests.plugins.front import FrontLayout, Nginx, render_layout_site
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-outbound-"))
     layout = FrontLayout.create(workdir)
@@ -183,17 +183,7 @@ def system_processes(args, extra_env: dict):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    nginx_dir = workdir / "nginx"
-    nginx_dir.mkdir()
-    site = render_site(
-        directory=nginx_dir,
-        https_port=layout.https_port,
-        http_port=layout.http_port,
-        upstream=f"unix:{socket}",
-        media_root=layout.media_root,
-        cert=layout.cert,
-        key=layout.key,
-    )
+    nginx_dir, site = render_layout_site(layout, upstream=f"unix:{socket}")
     # The site's own access log, with the time nginx took to answer each request: what the
     # caller (Twilio) waits for, queueing in front of gunicorn included.
     front_log = nginx_dir / "callcenter.access.log"
@@ -379,6 +369,12 @@ class RateLimitBursts(threading.Thread):
             self.windows.append((began, time.time()))
 
 
+def webhook_milliseconds(log: Path, *, unit_ms: float) -> list[float]:
+    """The status webhook's times in an access log of "path status time" lines, in ms."""
+    rows = (line.split() for line in log.read_text().splitlines())
+    return [float(value) * unit_ms for path, _status, value in rows if path == WEBHOOK_PATH]
+
+
 def bench_system(args, sim) -> dict:
     from outbound.models import OutboundCallRun
     from twilio_sim import max_overlap
@@ -409,16 +405,8 @@ def bench_system(args, sim) -> dict:
         sampler.join()
         bursts.join()
         # Read before the context ends: its directory goes with it.
-        latencies = []  # handled in gunicorn
-        for line in system.access_log.read_text().splitlines():
-            path, _status, micros = line.split()
-            if path == WEBHOOK_PATH:
-                latencies.append(int(micros) / 1000)
-        front_latencies = []  # answered by nginx: what the caller waits for
-        for line in system.front_log.read_text().splitlines():
-            path, _status, seconds = line.split()
-            if path == WEBHOOK_PATH:
-                front_latencies.append(float(seconds) * 1000)
+        latencies = webhook_milliseconds(system.access_log, unit_ms=0.001)  # handled in gunicorn (µs)
+        front_latencies = webhook_milliseconds(system.front_log, unit_ms=1000)  # answered by nginx (s)
     sim.configure(**dict.fromkeys(FAULTS, 0.0), calls_per_second=None, rate_limit_mode="queue")
     sim_calls = sim.calls()
     violations = 0

@@ -233,13 +233,20 @@ def deployed_gunicorn(layout: FrontLayout, *, env: dict[str, str]) -> Gunicorn:
 
 def render_site_in_front_of(gunicorn: Gunicorn, layout: FrontLayout) -> tuple[Path, Path]:
     """The shipped site in <workdir>/nginx, proxying to `gunicorn`: (nginx's directory, the site file)."""
+    upstream = f"unix:{gunicorn.socket}" if gunicorn.socket else f"127.0.0.1:{gunicorn.port}"
+    return render_layout_site(layout, upstream=upstream)
+
+
+def render_layout_site(layout: FrontLayout, *, upstream: str) -> tuple[Path, Path]:
+    """The shipped site in <workdir>/nginx, proxying to `upstream` (as nginx names a server):
+    (nginx's directory, the site file)."""
     nginx_dir = layout.workdir / "nginx"
     nginx_dir.mkdir()
     site = render_site(
         directory=nginx_dir,
         https_port=layout.https_port,
         http_port=layout.http_port,
-        upstream=f"unix:{gunicorn.socket}" if gunicorn.socket else f"127.0.0.1:{gunicorn.port}",
+        upstream=upstream,
         media_root=layout.media_root,
         cert=layout.cert,
         key=layout.key,
