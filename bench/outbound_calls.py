@@ -14,7 +14,9 @@ as `manage.py setup_schedules` does), then:
    ticked by hand) + the simulator, calling back through nginx, with dropped, duplicated and
    reordered callbacks, 1% HTTP 5xx and bursts of 429 (every 5 s, 0.5 s during which
    calls.create is refused), retries on (busy / no-answer dialed again). One run per business,
-   all started at once; no account dial limit unless --calls-per-second sets one. Prints
+   all started at once; no account dial limit unless --calls-per-second sets one; dials spaced
+   while the host's CPU pressure is above OUTBOUND_DIAL_CPU_PRESSURE_LIMIT, as in production
+   (--cpu-pressure-limit sets it, 0 turns it off). Prints
    calls/s, slot utilisation, the status webhook's latency p50/p99 twice: as gunicorn handles
    it (its own request time of /webhooks/twilio/call-status) and as nginx answers it (what
    Twilio waits for, including the wait for a free gunicorn thread), and cap violations (runs
@@ -375,6 +377,15 @@ def webhook_milliseconds(log: Path, *, unit_ms: float) -> list[float]:
     return [float(value) * unit_ms for path, _status, value in rows if path == WEBHOOK_PATH]
 
 
+def pressure_spacing(args) -> str:
+    from django.conf import settings
+
+    limit = settings.OUTBOUND_DIAL_CPU_PRESSURE_LIMIT if args.cpu_pressure_limit is None else args.cpu_pressure_limit
+    if limit <= 0:
+        return "dials never spaced for CPU pressure (OUTBOUND_DIAL_CPU_PRESSURE_LIMIT=0)"
+    return f"dials spaced while the host's CPU pressure is above {limit:g} (OUTBOUND_DIAL_CPU_PRESSURE_LIMIT)"
+
+
 def bench_system(args, sim) -> dict:
     from outbound.models import OutboundCallRun
     from twilio_sim import max_overlap
@@ -383,6 +394,8 @@ def bench_system(args, sim) -> dict:
     sim.configure(**FAULTS, outcomes=OUTCOMES)
     # An account limit when asked for (--calls-per-second): dials then wait for the pacer.
     account_limit = {"TWILIO_CALLS_PER_SECOND": str(args.calls_per_second)} if args.calls_per_second else {}
+    if args.cpu_pressure_limit is not None:
+        account_limit["OUTBOUND_DIAL_CPU_PRESSURE_LIMIT"] = str(args.cpu_pressure_limit)
     with system_processes(args, account_limit) as system:
         runs, phones_by_business = start_runs(args, businesses=args.businesses, leads=args.leads, tag="1")
         system.cpu.start()
@@ -658,6 +671,13 @@ def main() -> None:
         help="system phase: the account's dial limit (TWILIO_CALLS_PER_SECOND); 0, the default: none, the runs dial "
         "as fast as the machine places calls",
     )
+    parser.add_argument(
+        "--cpu-pressure-limit",
+        type=float,
+        default=None,
+        help="system phase: OUTBOUND_DIAL_CPU_PRESSURE_LIMIT (dials spaced while the host's CPU pressure is above "
+        "it); the default: the setting's own default; 0: dials never spaced",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE of every process")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
@@ -761,7 +781,7 @@ def main() -> None:
             f"429 bursts {BURST_SECONDS} s every {BURST_EVERY_SECONDS:g} s, retries on): {args.businesses} runs x "
             f"{args.leads} leads, {args.web_workers} web x {args.threads} threads, {args.q_workers} q workers "
             f"{f'(dials limited to {args.calls_per_second:g}/s) ' if args.calls_per_second else ''}"
-            f"on Redis, sim time scale {args.time_scale:g}"
+            f"on Redis, sim time scale {args.time_scale:g}, {pressure_spacing(args)}"
         )
         print(f"  calls placed          {spread([s['calls'] for s in systems], '.0f')}")
         print(f"  calls/s               {spread([s['calls_per_second'] for s in systems], '.1f')}")

@@ -19,6 +19,10 @@ DIALS_STARTED = Counter("callcenter_dials_started", "Outbound calls Twilio accep
 DIALS_REFUSED = Counter(
     "callcenter_dials_refused", "Outbound calls Twilio refused (calls.create failed), by error class.", ["error_class"]
 )
+DIALS_HELD_SECONDS = Counter(
+    "callcenter_dials_held_seconds",
+    "Time dials waited for this host's CPU pressure to fall (OUTBOUND_DIAL_CPU_PRESSURE_LIMIT).",
+)
 TWILIO_ERRORS = Counter(
     "callcenter_twilio_errors",
     "Failed Twilio API requests, by operation and error class.",

@@ -29,6 +29,8 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from callcenter import twilio_gateway
+from callcenter.ops import metrics
+from callcenter.ops.cpu_pressure import dial_spacing_wait
 from callcenter.task_queue import queue_broker
 from outbound.models import MAX_SLOTS, DialPacer, OutboundCallRun
 from outbound.services.call_transitions import (
@@ -203,6 +205,7 @@ def _claim_into(*, run: LockedRun, free_slots: list[int], due: list[DueCall], no
 def _dial(claim: Claim, *, placed: list[ActiveCall]) -> bool:
     """Place the claimed call. True when the number failed for good and the slot is free again.
     A call placed and recorded with its SID is added to `placed`."""
+    dial_cpu_pressure_wait()
     dial_pacer_wait()
     dial_started_at = timezone.now()
     if not call_dial_gate(claim=claim, now=dial_started_at):
@@ -261,6 +264,25 @@ def _call_create_arguments(claim: Claim) -> dict:
             f"/webhooks/twilio/recording-status?business_id={claim.business_id}"
         )
     return arguments
+
+
+def dial_cpu_pressure_wait() -> None:
+    """Space this process's dials by the host's CPU pressure (OUTBOUND_DIAL_CPU_PRESSURE_LIMIT).
+
+    Every call placed brings this host's web tier its webhooks for as long as it lasts: the
+    TwiML the callee waits for in silence, its status callbacks. Dials placed while tasks
+    already queue for the CPU make all of them later, so past the limit the dialer yields to
+    the calls going on (callcenter.ops.cpu_pressure.DialSpacing). A dial waits at most
+    OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS: a host kept busy by other work still dials,
+    more slowly. A fill running inline (OUTBOUND_DISPATCH, in a request) is not held: there
+    the dialer is the web tier.
+    """
+    limit = settings.OUTBOUND_DIAL_CPU_PRESSURE_LIMIT
+    if limit <= 0 or settings.OUTBOUND_DISPATCH == "inline":
+        return
+    held = dial_spacing_wait(limit=limit, max_wait=settings.OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS)
+    if held:
+        metrics.DIALS_HELD_SECONDS.inc(held)
 
 
 def dial_pacer_wait() -> None:

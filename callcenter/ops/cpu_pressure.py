@@ -1,0 +1,106 @@
+"""How saturated this host's CPUs are, from Linux pressure stall information (PSI).
+
+/proc/pressure/cpu counts, in microseconds, the time during which at least one runnable task
+waited for a CPU ("some ... total="). The share of wall time it grew by over a short window is
+the host's CPU pressure: near 0 while every task finds a free core, near 1 when the host is
+saturated and everything, webhooks included, queues for the CPU.
+
+Per process and without locks: each reader keeps its own last sample.
+"""
+
+import logging
+import time
+
+logger = logging.getLogger(__name__)
+
+PRESSURE_FILE = "/proc/pressure/cpu"
+# Shorter windows follow a burst sooner but read noise from a single busy moment.
+WINDOW_SECONDS = 0.25
+
+
+class CpuPressure:
+    def __init__(self, path: str = PRESSURE_FILE, clock=time.monotonic):
+        self.path = path
+        self.clock = clock
+        self.available = True
+        self._sampled_at: float | None = None
+        self._stalled_microseconds = 0
+
+    def window(self) -> float | None:
+        """The share of the time since the last window ended in which a task waited for a CPU,
+        from 0 to 1, once at least WINDOW_SECONDS have passed; None before that, or where the
+        kernel does not report it. The first reading is the kernel's own 10-second average."""
+        if not self.available:
+            return None
+        line = self._read()
+        if line is None:
+            return None
+        now = self.clock()
+        stalled = int(line["total"])
+        if self._sampled_at is None:
+            self._sampled_at, self._stalled_microseconds = now, stalled
+            return float(line["avg10"]) / 100
+        elapsed = now - self._sampled_at
+        if elapsed < WINDOW_SECONDS:
+            return None
+        share = (stalled - self._stalled_microseconds) / 1e6 / elapsed
+        self._sampled_at, self._stalled_microseconds = now, stalled
+        return min(max(share, 0.0), 1.0)
+
+    def _read(self) -> dict | None:
+        try:
+            with open(self.path, encoding="ascii") as pressure:
+                some = pressure.readline()
+            fields = dict(field.split("=", 1) for field in some.split()[1:])
+            int(fields["total"]), float(fields["avg10"])
+        except (OSError, KeyError, ValueError) as error:
+            # No PSI: not Linux, a kernel without it, or booted with psi=0.
+            self.available = False
+            logger.info("CPU pressure is not available (%s): dials are not held for it", error)
+            return None
+        return fields
+
+
+class DialSpacing:
+    """The least time between two dials of this process, following the host's CPU pressure:
+    doubled (from MIN_STEP) at each window above the limit, shrunk by a third at each window
+    under it. Dials then come as a steady trickle the host keeps up with, not in bursts
+    whenever the pressure dips."""
+
+    MIN_STEP = 0.01
+    # A process starts as if the host were busy and speeds up window by window: a burst of
+    # dials at start (many runs started at once) is placed at a pace the host can answer.
+    INITIAL_SPACING = 0.05
+
+    def __init__(self, pressure: CpuPressure | None = None, clock=time.monotonic, sleep=time.sleep):
+        self.pressure = pressure or CpuPressure(clock=clock)
+        self.clock = clock
+        self.sleep = sleep
+        self.spacing = self.INITIAL_SPACING
+        self._last_dial_at: float | None = None
+
+    def wait(self, *, limit: float, max_wait: float) -> float:
+        """Wait for this process's next dial; returns the seconds waited (at most max_wait)."""
+        started = self.clock()
+        share = self.pressure.window()
+        if not self.pressure.available:
+            return 0.0
+        if share is not None:
+            if share > limit:
+                self.spacing = min(max(self.spacing * 2, self.MIN_STEP), max_wait)
+            else:
+                self.spacing = self.spacing * 2 / 3 if self.spacing > self.MIN_STEP else 0.0
+        waited = 0.0
+        if self._last_dial_at is not None and self.spacing:
+            waited = min(max(self._last_dial_at + self.spacing - started, 0.0), max_wait)
+            if waited:
+                self.sleep(waited)
+        self._last_dial_at = self.clock()
+        return waited
+
+
+_dial_spacing = DialSpacing()
+
+
+def dial_spacing_wait(*, limit: float, max_wait: float) -> float:
+    return _dial_spacing.wait(limit=limit, max_wait=max_wait)
