@@ -32,14 +32,14 @@ class CpuPressure:
         kernel does not report it. The first reading is the kernel's own 10-second average."""
         if not self.available:
             return None
-        line = self._read()
-        if line is None:
+        reading = self._read()
+        if reading is None:
             return None
+        stalled, average = reading
         now = self.clock()
-        stalled = int(line["total"])
         if self._sampled_at is None:
             self._sampled_at, self._stalled_microseconds = now, stalled
-            return float(line["avg10"]) / 100
+            return average
         elapsed = now - self._sampled_at
         if elapsed < WINDOW_SECONDS:
             return None
@@ -47,18 +47,18 @@ class CpuPressure:
         self._sampled_at, self._stalled_microseconds = now, stalled
         return min(max(share, 0.0), 1.0)
 
-    def _read(self) -> dict | None:
+    def _read(self) -> tuple[int, float] | None:
+        """The "some" line: its total (microseconds) and its 10-second average (a share)."""
         try:
             with open(self.path, encoding="ascii") as pressure:
                 some = pressure.readline()
             fields = dict(field.split("=", 1) for field in some.split()[1:])
-            int(fields["total"]), float(fields["avg10"])
+            return int(fields["total"]), float(fields["avg10"]) / 100
         except (OSError, KeyError, ValueError) as error:
             # No PSI: not Linux, a kernel without it, or booted with psi=0.
             self.available = False
-            logger.info("CPU pressure is not available (%s): dials are not held for it", error)
+            logger.info("CPU pressure is not available (%s): dials are not spaced for it", error)
             return None
-        return fields
 
 
 class DialSpacing:
