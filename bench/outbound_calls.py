@@ -380,9 +380,13 @@ def webhook_milliseconds(log: Path, *, unit_ms: float) -> list[float]:
 def pressure_spacing(args) -> str:
     from django.conf import settings
 
+    from callcenter.ops.cpu_pressure import CpuPressure
+
     limit = settings.OUTBOUND_DIAL_CPU_PRESSURE_LIMIT if args.cpu_pressure_limit is None else args.cpu_pressure_limit
     if limit <= 0:
         return "dials never spaced for CPU pressure (OUTBOUND_DIAL_CPU_PRESSURE_LIMIT=0)"
+    if CpuPressure().window() is None:
+        return "dials never spaced: this host reports no CPU pressure (/proc/pressure/cpu)"
     return f"dials spaced while the host's CPU pressure is above {limit:g} (OUTBOUND_DIAL_CPU_PRESSURE_LIMIT)"
 
 

@@ -259,8 +259,10 @@ OUTBOUND_WAKEUP_POLL_SECONDS = float(os.environ.get("OUTBOUND_WAKEUP_POLL_SECOND
 # a task waited for a CPU (Linux PSI, over a quarter second) is above this limit, each
 # process's dials come further apart, each waiting at most the given seconds. The calls
 # already going on keep their webhooks answered promptly. 0: never spaced.
-OUTBOUND_DIAL_CPU_PRESSURE_LIMIT = float(os.environ.get("OUTBOUND_DIAL_CPU_PRESSURE_LIMIT", "0.4"))
-OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS = float(os.environ.get("OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS", "2"))
+OUTBOUND_DIAL_CPU_PRESSURE_LIMIT = max(0.0, float(os.environ.get("OUTBOUND_DIAL_CPU_PRESSURE_LIMIT", "0.4")))
+OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS = max(
+    0.0, float(os.environ.get("OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS", "2"))
+)
 # A claim that never reached calls.create (its process died while waiting for the pacer).
 OUTBOUND_LOST_CLAIM_SECONDS = env_int("OUTBOUND_LOST_CLAIM_SECONDS", 600)
 # "queue": fills triggered by callbacks run on a django-q2 worker; "inline": in the request.

@@ -67,6 +67,17 @@ def _fresh_throttle_counts():
     ready_recordings.clear()
 
 
+@pytest.fixture(autouse=True)
+def _dial_spacing_of_its_own(monkeypatch):
+    """Dials in this process read no CPU pressure: the machine running the suite is not a host
+    under test, and one test's spacing is not the next one's (tests/ops/test_cpu_pressure.py
+    installs the pressure it needs)."""
+    from callcenter.ops import cpu_pressure
+
+    unavailable = cpu_pressure.CpuPressure(path="/nonexistent/pressure/cpu")
+    monkeypatch.setattr(cpu_pressure, "_dial_spacing", cpu_pressure.DialSpacing(pressure=unavailable))
+
+
 @pytest.fixture
 def business(db):
     return BusinessFactory()

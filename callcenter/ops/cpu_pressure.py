@@ -5,7 +5,8 @@ waited for a CPU ("some ... total="). The share of wall time it grew by over a s
 the host's CPU pressure: near 0 while every task finds a free core, near 1 when the host is
 saturated and everything, webhooks included, queues for the CPU.
 
-Per process and without locks: each reader keeps its own last sample.
+Per process and without locks: each reader keeps its own last sample. Only one thread of a
+process dials (a qcluster worker runs one task at a time; its wake-up pump only queues tasks).
 """
 
 import logging
@@ -26,10 +27,15 @@ class CpuPressure:
         self._sampled_at: float | None = None
         self._stalled_microseconds = 0
 
+    def restart(self) -> None:
+        """Forget the last sample: the next reading is the kernel's 10-second average again,
+        not a window diluted by a long quiet time."""
+        self._sampled_at = None
+
     def window(self) -> float | None:
-        """The share of the time since the last window ended in which a task waited for a CPU,
-        from 0 to 1, once at least WINDOW_SECONDS have passed; None before that, or where the
-        kernel does not report it. The first reading is the kernel's own 10-second average."""
+        """The share of the time since the previous reading (at least WINDOW_SECONDS ago) in
+        which a task waited for a CPU, from 0 to 1; None sooner than that, or where the kernel
+        does not report it. The first reading is the kernel's own 10-second average."""
         if not self.available:
             return None
         reading = self._read()
@@ -55,9 +61,12 @@ class CpuPressure:
             fields = dict(field.split("=", 1) for field in some.split()[1:])
             return int(fields["total"]), float(fields["avg10"]) / 100
         except (OSError, KeyError, ValueError) as error:
-            # No PSI: not Linux, a kernel without it, or booted with psi=0.
-            self.available = False
-            logger.info("CPU pressure is not available (%s): dials are not spaced for it", error)
+            if self._sampled_at is None or isinstance(error, FileNotFoundError):
+                # No PSI: not Linux, a kernel without it, or booted with psi=0.
+                self.available = False
+                logger.info("CPU pressure is not available (%s): dials are not spaced for it", error)
+            else:
+                logger.warning("CPU pressure could not be read (%s); tried again at the next dial", error)
             return None
 
 
@@ -65,13 +74,15 @@ class DialSpacing:
     """The least time between two dials of this process, following the host's CPU pressure:
     doubled (from MIN_STEP) at each window above the limit, shrunk by a third at each window
     under it. Dials then come as a steady trickle the host keeps up with, not in bursts
-    whenever the pressure dips (halving it instead let the dials come back faster than the
-    webhooks of the last ones: a p99 of 56-74 ms at 10,000 calls instead of 34-39)."""
+    whenever the pressure dips; halving it instead let the dials come back faster than the
+    webhooks of the last ones (docs/scaling.md, "The webhook at 10,000 calls")."""
 
     MIN_STEP = 0.01
     # A process starts as if the host were busy and speeds up window by window: a burst of
     # dials at start (many runs started at once) is placed at a pace the host can answer.
+    # So does a process that has not dialed for IDLE_SECONDS: what it knew is out of date.
     INITIAL_SPACING = 0.05
+    IDLE_SECONDS = 5.0
 
     def __init__(self, pressure: CpuPressure | None = None, clock=time.monotonic, sleep=time.sleep):
         self.pressure = pressure or CpuPressure(clock=clock)
@@ -83,6 +94,9 @@ class DialSpacing:
     def wait(self, *, limit: float, max_wait: float) -> float:
         """Wait for this process's next dial; returns the seconds waited (at most max_wait)."""
         started = self.clock()
+        if self._last_dial_at is not None and started - self._last_dial_at > self.IDLE_SECONDS:
+            self.spacing = self.INITIAL_SPACING
+            self.pressure.restart()
         share = self.pressure.window()
         if not self.pressure.available:
             return 0.0

@@ -7,7 +7,7 @@
                                 free slots, running    -> claim due calls into them (a lead
                                                           outside its hours waits for them)
                                 nothing left at all    -> finish the run
-        _dial (each claim)    no lock held: pacer turn, dial gate, calls.create, then
+        _dial (each claim)    no lock held: CPU-pressure spacing, pacer turn, dial gate, calls.create, then
                                 SID recorded | failed for good (slot free) | refused (requeued)
       until a round frees no slot
 
@@ -274,8 +274,8 @@ def dial_cpu_pressure_wait() -> None:
     already queue for the CPU make all of them later, so past the limit the dialer yields to
     the calls going on (callcenter.ops.cpu_pressure.DialSpacing). A dial waits at most
     OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS: a host kept busy by other work still dials,
-    more slowly. A fill running inline (OUTBOUND_DISPATCH, in a request) is not held: there
-    the dialer is the web tier.
+    more slowly. With OUTBOUND_DISPATCH=inline nothing is spaced: fills then run in the
+    requests (and in the schedules and wake-ups), where the dialer is the web tier.
     """
     limit = settings.OUTBOUND_DIAL_CPU_PRESSURE_LIMIT
     if limit <= 0 or settings.OUTBOUND_DISPATCH == "inline":

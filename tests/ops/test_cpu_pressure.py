@@ -2,7 +2,7 @@
 
 import pytest
 
-from callcenter.ops import cpu_pressure, metrics
+from callcenter.ops import cpu_pressure
 from callcenter.ops.cpu_pressure import CpuPressure, DialSpacing
 from outbound import services
 from outbound.services import dispatch
@@ -104,15 +104,15 @@ def test_dials_spread_out_while_the_host_is_saturated_and_close_up_when_it_is_no
     kernel.advance(0.01, share=0.95)
     waited = spacing.wait(limit=0.5, max_wait=2)
     assert waited == pytest.approx(DialSpacing.MIN_STEP * 2**5 - 0.01)
-    assert clock.now == pytest.approx(dialed_at + DialSpacing.MIN_STEP * 2**5)
+    assert clock.now == pytest.approx(dialed_at + DialSpacing.MIN_STEP * 2**5)  # the wait and the 0.01 s
 
     # Never more than max_wait, however long the host stays saturated.
     for _window in range(10):
         kernel.advance(0.3, share=1.0)
         spacing.wait(limit=0.5, max_wait=2)
-    assert spacing.spacing == 2
+    assert spacing.spacing == pytest.approx(2)
     dialed_at = clock.now
-    assert spacing.wait(limit=0.5, max_wait=2) == 2
+    assert spacing.wait(limit=0.5, max_wait=2) == pytest.approx(2)
     assert clock.now == pytest.approx(dialed_at + 2)
 
     # Calm again: back to no spacing at all.
@@ -120,6 +120,49 @@ def test_dials_spread_out_while_the_host_is_saturated_and_close_up_when_it_is_no
         kernel.advance(0.3, share=0.2)
         spacing.wait(limit=0.5, max_wait=2)
     assert spacing.spacing == 0
+
+
+def test_a_process_that_stopped_dialing_starts_slow_again_and_reads_the_host_afresh(tmp_path):
+    clock = Clock()
+    kernel = PressureFile(tmp_path, clock)
+    spacing = spacing_reading(kernel)
+    for _window in range(8):
+        kernel.advance(0.3, share=1.0)
+        spacing.wait(limit=0.5, max_wait=2)
+    assert spacing.spacing > 1
+
+    # Quiet for a minute, then a burst: the average over the quiet minute would read 0.02 and
+    # let the burst through; the kernel's own 10-second average says the host is busy now.
+    kernel.advance(59.0, share=0.0)
+    kernel.avg10 = 80.0
+    kernel.advance(1.0, share=1.0)
+    spacing.wait(limit=0.5, max_wait=2)
+    assert spacing.spacing == pytest.approx(2 * DialSpacing.INITIAL_SPACING)
+
+    # Quiet and calm: it starts at the slow-start spacing and closes up, not at the old 2 s.
+    kernel.avg10 = 0.0
+    kernel.advance(60.0, share=0.0)
+    assert spacing.wait(limit=0.5, max_wait=2) == 0
+    assert spacing.spacing == pytest.approx(DialSpacing.INITIAL_SPACING * 2 / 3)
+
+
+def test_a_read_failing_after_it_worked_is_tried_again(tmp_path):
+    clock = Clock()
+    kernel = PressureFile(tmp_path, clock, avg10=50.0)
+    pressure = CpuPressure(path=str(kernel.path), clock=clock)
+    assert pressure.window() == pytest.approx(0.5)
+    kernel.path.write_text("")  # a read that fails once (here: no line to parse)
+    kernel.clock.now += 1
+    assert pressure.window() is None
+    assert pressure.available
+    kernel.advance(0.5, share=0.6)
+    assert pressure.window() is not None
+
+
+def held_seconds() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("callcenter_dials_held_seconds_total") or 0.0
 
 
 @pytest.fixture
@@ -137,7 +180,7 @@ def saturated_host(monkeypatch, tmp_path):
 def test_a_queued_fill_on_a_saturated_host_spaces_its_dials(business, fake_twilio, settings, saturated_host):
     settings.OUTBOUND_DIAL_CPU_PRESSURE_LIMIT = 0.5
     settings.OUTBOUND_DIAL_CPU_PRESSURE_MAX_WAIT_SECONDS = 2
-    held_before = metrics.DIALS_HELD_SECONDS._value.get()
+    held_before = held_seconds()
     settings.OUTBOUND_DISPATCH = "inline"
     run = start_run(business, 6, concurrency=3)
     # Started inline (in the request): not held.
@@ -153,7 +196,7 @@ def test_a_queued_fill_on_a_saturated_host_spaces_its_dials(business, fake_twili
     assert len(fake_twilio.calls) == 6
     # The first window reads the kernel's average (95%): from then on dials are spaced.
     assert saturated_host.slept == [pytest.approx(DialSpacing.MIN_STEP)] * 2
-    assert metrics.DIALS_HELD_SECONDS._value.get() == pytest.approx(held_before + 2 * DialSpacing.MIN_STEP)
+    assert held_seconds() == pytest.approx(held_before + 2 * DialSpacing.MIN_STEP)
 
 
 @pytest.mark.django_db(transaction=True)
