@@ -38,17 +38,18 @@ class CpuPressure:
         does not report it. The first reading is the kernel's own 10-second average."""
         if not self.available:
             return None
+        now = self.clock()
+        # Inside a window there is nothing new to say: the file is not read (a dial's hot path).
+        if self._sampled_at is not None and now - self._sampled_at < WINDOW_SECONDS:
+            return None
         reading = self._read()
         if reading is None:
             return None
         stalled, average = reading
-        now = self.clock()
         if self._sampled_at is None:
             self._sampled_at, self._stalled_microseconds = now, stalled
             return average
         elapsed = now - self._sampled_at
-        if elapsed < WINDOW_SECONDS:
-            return None
         share = (stalled - self._stalled_microseconds) / 1e6 / elapsed
         self._sampled_at, self._stalled_microseconds = now, stalled
         return min(max(share, 0.0), 1.0)
