@@ -2,9 +2,11 @@
 and that the file answers through it are those of the authenticated endpoint."""
 
 import time
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import time_machine
 from django.conf import settings as django_settings
 from django.test import Client
 from rest_framework.throttling import SimpleRateThrottle
@@ -193,15 +195,18 @@ def test_a_url_signed_with_another_key_is_refused_and_a_rotated_key_still_works(
 
 def test_an_expired_url_is_refused_with_403_in_hebrew_and_english(anonymous, ready_recording, settings):
     settings.RECORDING_URL_MAX_AGE_SECONDS = 60
-    expired = signed_url(ready_recording, now=time.time() - 61)
-    response = anonymous.get(expired, HTTP_RANGE="bytes=0-9")
-    assert response.status_code == 403
-    assert response.json()["code"] == "recording_url_expired"
-    assert HEBREW_EXPIRED in response.json()["error"]
-    english = anonymous.get(expired, HTTP_ACCEPT_LANGUAGE="en").json()["error"]
-    assert english == "This recording link has expired. Open the recording again from its page."
-    # Within its lifetime it plays.
-    assert anonymous.get(signed_url(ready_recording, now=time.time() - 59)).status_code == 200
+    # A stopped clock: `expires` is whole seconds, so on a running clock a URL signed 59 s ago
+    # can already have expired by the time the request is checked.
+    with time_machine.travel(datetime(2026, 11, 30, 20, 29, 41, 998674, tzinfo=UTC), tick=False):
+        expired = signed_url(ready_recording, now=time.time() - 61)
+        response = anonymous.get(expired, HTTP_RANGE="bytes=0-9")
+        assert response.status_code == 403
+        assert response.json()["code"] == "recording_url_expired"
+        assert HEBREW_EXPIRED in response.json()["error"]
+        english = anonymous.get(expired, HTTP_ACCEPT_LANGUAGE="en").json()["error"]
+        assert english == "This recording link has expired. Open the recording again from its page."
+        # Within its lifetime it plays.
+        assert anonymous.get(signed_url(ready_recording, now=time.time() - 59)).status_code == 200
 
 
 def test_a_validly_signed_url_for_another_business_finds_nothing(anonymous, other_business, ready_recording):
