@@ -205,7 +205,7 @@ def system_processes(args, extra_env: dict):
         stderr=subprocess.DEVNULL,
     )
     settings.PUBLIC_BASE_URL = env["PUBLIC_BASE_URL"]
-    # The simulator's callbacks trust this run's certificate (requests reads the variable).
+    # The simulator's callbacks trust this run's certificate (it reads the variable, as requests does).
     os.environ["REQUESTS_CA_BUNDLE"] = str(layout.cert)
     try:
         time.sleep(3)  # gunicorn and the cluster start

@@ -98,10 +98,11 @@ class Callbacks:
         self._sending: set[str] = set()
         self._senders = ThreadPoolExecutor(max_workers=64, thread_name_prefix="twilio-sim-callback")
         # Kept-alive connections shared by the senders, straight on urllib3: the simulator
-        # shares its host with the app in the benchmarks and the cluster test, and a requests
-        # session spends far more CPU per callback (proxy and settings lookups in the
+        # shares its machine with the app in the benchmarks and the cluster test, and a
+        # requests session spends far more CPU per callback (proxy and settings lookups in the
         # environment on every request), CPU that Twilio never takes from an app host.
-        self._http = urllib3.PoolManager(maxsize=64, cert_reqs="CERT_REQUIRED")
+        # One pool manager per CA bundle in force (see _pool_manager).
+        self._pool_managers: dict[str, urllib3.PoolManager] = {}
 
     def is_idle(self) -> bool:
         with self._lock:
@@ -262,35 +263,50 @@ class Callbacks:
                 delivery = queue.popleft()
             self._send(delivery)
 
+    def _pool_manager(self) -> urllib3.PoolManager:
+        """The pool manager trusting the CA bundle requests would trust: REQUESTS_CA_BUNDLE (the
+        benchmark names its own certificate there while its front server runs) or CURL_CA_BUNDLE,
+        a file or a directory; certifi's otherwise."""
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+        manager = self._pool_managers.get(bundle)
+        if manager is None:
+            trust = {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
+            with self._lock:
+                manager = self._pool_managers.setdefault(
+                    bundle, urllib3.PoolManager(maxsize=64, cert_reqs="CERT_REQUIRED", **trust)
+                )
+        return manager
+
     def _send(self, delivery: Delivery) -> None:
         headers = {"X-Twilio-Signature": delivery.signature, "User-Agent": "TwilioProxy/1.1"}
         seconds = self._config().callback_timeout_seconds
         sent_at = time.time()
         status = error = None
         body = ""
-        if delivery.method == "GET":
-            body_bytes = None
-        else:
+        # Twilio requests a URL with GET or POST, nothing else: anything but GET is a POST.
+        method = "GET" if delivery.method == "GET" else "POST"
+        body_bytes = None
+        if method == "POST":
             body_bytes = urlencode(delivery.params, doseq=True).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            # No retries and no redirects followed: each request is sent once, as planned.
-            # The CA bundle is the one requests would trust (REQUESTS_CA_BUNDLE names the
-            # benchmark's own certificate while its front server runs), looked up per request.
-            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-            pool = self._http.connection_from_url(delivery.url, pool_kwargs={"ca_certs": ca_bundle})
-            response = pool.urlopen(
-                delivery.method,
-                urllib3.util.parse_url(delivery.url).request_uri,
+            credentials = urllib3.util.parse_url(delivery.url).auth
+            if credentials:
+                # Credentials in the URL (https://user:password@host/...) go as HTTP basic auth.
+                headers.update(urllib3.util.make_headers(basic_auth=credentials))
+            # Each request sent once (a failure is the fault it shows); redirects followed, up to 10.
+            response = self._pool_manager().request(
+                method,
+                delivery.url,
                 body=body_bytes,
                 headers=headers,
                 timeout=urllib3.Timeout(connect=seconds, read=seconds),
-                retries=False,
-                redirect=False,
+                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10),
             )
             status = response.status
             body = response.data.decode("utf-8", errors="replace")
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # Whatever fails is this request's error: the call's later requests still go out.
             error = f"{type(exc).__name__}: {exc}"
         with self._lock:
             delivery.log.update(sent_at=sent_at, http_status=status, error=error)
